@@ -1,0 +1,1 @@
+"""One module per CLI command: click options + a call into the library + printing."""

@@ -1,0 +1,105 @@
+"""`migrate send`: one request through the protocol layer, printed as the canonical result."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..cli import emit_json, handle_errors
+from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, MigrateError
+from ..exchange import ChatRequest, Exchange, Message
+from ..protocol import Backend, Timeouts, send
+
+UNREACHABLE = ("connection_refused", "connect_timeout")
+
+
+def build_request(model: str, prompt: str | None, request_file: str | None, endpoint: str,
+                  stream: bool) -> ChatRequest:
+    if (prompt is None) == (request_file is None):
+        raise MigrateError("give exactly one of --prompt or --request", EXIT_USAGE)
+    if request_file is not None:
+        try:
+            with open(request_file, encoding="utf-8") as fh:
+                body = json.load(fh)
+        except OSError as exc:
+            raise MigrateError(f"cannot read {request_file}: {exc.strerror}", EXIT_USAGE) from exc
+        except json.JSONDecodeError as exc:
+            raise MigrateError(f"{request_file}: invalid JSON at line {exc.lineno}: {exc.msg}",
+                               EXIT_USAGE) from exc
+        try:
+            request = ChatRequest.from_openai(body)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise MigrateError(f"{request_file}: not a chat-completions body: {exc}",
+                               EXIT_USAGE) from exc
+        if model:
+            request.model = model
+    else:
+        request = ChatRequest(model=model, messages=[Message(role="user", content=prompt)])
+    if not request.model:
+        raise MigrateError("no model: pass --model or put 'model' in the request", EXIT_USAGE)
+    request.endpoint = endpoint
+    request.stream = stream
+    return request
+
+
+def exit_code_for(ex: Exchange) -> int:
+    if ex.error is None:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if ex.error.type in UNREACHABLE else EXIT_FAIL
+
+
+def render_text(ex: Exchange) -> str:
+    d = ex.result_dict()
+    lines = []
+    if ex.error:
+        lines.append(f"error: {ex.error.type}: {ex.error.message}"
+                     + (f" (HTTP {ex.error.status})" if ex.error.status else ""))
+    if ex.reasoning:
+        lines.append(f"reasoning: {ex.reasoning}")
+    if ex.content:
+        lines.append(ex.content)
+    for tc in ex.tool_calls:
+        lines.append(f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
+                     f" id={tc.id} encoding={tc.arguments_encoding}")
+    u, t = d["usage"], d["timings"]
+    fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
+    lines.append(f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
+                 f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
+                 f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}")
+    return "\n".join(lines)
+
+
+@click.command("send")
+@click.option("--url", required=True, help="Server root, e.g. http://127.0.0.1:11434 (a trailing /v1 is accepted).")
+@click.option("--protocol", type=click.Choice(["ollama", "openai"]), required=True)
+@click.option("--model", default="", help="Model name (overrides 'model' in --request).")
+@click.option("--prompt", default=None, help="A single user turn.")
+@click.option("--request", "request_file", default=None, type=click.Path(dir_okay=False),
+              help="An OpenAI chat-completions body (JSON); translated for Ollama's native API.")
+@click.option("--endpoint", type=click.Choice(["chat", "generate"]), default="chat", show_default=True)
+@click.option("--stream/--no-stream", default=False, show_default=True)
+@click.option("--max-tokens", type=int, default=None, help="Cap the output (base models may never stop).")
+@click.option("--temperature", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Total seconds.")
+@click.option("--api-key-env", default=None, help="Name of an env var holding the API key.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handle_errors
+def send_command(url, protocol, model, prompt, request_file, endpoint, stream, max_tokens,
+                 temperature, seed, timeout, api_key_env, as_json):
+    """Send one request and print the canonical result with its timings."""
+    if timeout <= 0:
+        raise MigrateError("--timeout must be positive", EXIT_USAGE)
+    request = build_request(model, prompt, request_file, endpoint, stream)
+    for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
+        if value is not None:
+            setattr(request.sampling, name, value)
+    backend = Backend(url=url, protocol=protocol, api_key_env=api_key_env,
+                      timeouts=Timeouts(read=min(60.0, timeout), stall=min(30.0, timeout),
+                                        total=timeout))
+    ex = send(backend, request)
+    if as_json:
+        emit_json(ex.result_dict())
+    else:
+        click.echo(render_text(ex))
+    raise SystemExit(exit_code_for(ex))

@@ -1,0 +1,10 @@
+"""The one protocol layer: every backend in, one canonical ``Exchange`` out.
+
+``client`` owns HTTP (httpx), clocks and faults; ``ollama`` (NDJSON) and ``openai`` (SSE) adapters
+only encode requests and decode lines, and their pure ``decode_lines`` work on recorded payloads.
+"""
+from .client import (Backend, HttpResult, Timeouts, error_from_body, fetch, fetch_async,
+                     normalise_root, send, send_async, send_raw_async)
+
+__all__ = ["Backend", "HttpResult", "Timeouts", "error_from_body", "fetch", "fetch_async",
+           "normalise_root", "send", "send_async", "send_raw_async"]

@@ -1,0 +1,224 @@
+"""OpenAI-compatible API (vLLM, SGLang, TGI, llama.cpp, LiteLLM, Ollama's /v1): SSE streaming.
+
+Facts encoded here: ``data:`` events ending with ``data: [DONE]``; the first chunk may carry only the
+role (``content`` null or ""); tool-call deltas are merged by ``index`` (id and name first, argument
+fragments after); with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
+``usage``; reasoning arrives as ``reasoning`` (Ollama /v1, newer vLLM) or ``reasoning_content``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from ..exchange import ChatRequest, Delta, Exchange, Message
+from .base import BaseDecoder, error_from_body
+
+
+def _message(m: Message) -> dict:
+    out: dict = {"role": m.role}
+    if m.images:
+        parts = [{"type": "text", "text": m.content or ""}] if m.content else []
+        parts += [{"type": "image_url", "image_url": {"url": i if i.startswith("data:")
+                                                      else f"data:image/png;base64,{i}"}}
+                  for i in m.images]
+        out["content"] = parts
+    else:
+        out["content"] = m.content if m.content is not None else ("" if not m.tool_calls else None)
+    if m.tool_calls:
+        out["tool_calls"] = [{
+            "id": tc.id or f"call_{i}", "type": "function",
+            "function": {"name": tc.name,
+                         "arguments": tc.arguments_raw if tc.arguments_encoding == "string"
+                         and tc.arguments_raw is not None else json.dumps(tc.arguments or {})}}
+            for i, tc in enumerate(m.tool_calls)]
+    if m.role == "tool":
+        if m.tool_call_id:
+            out["tool_call_id"] = m.tool_call_id
+        if m.name:
+            out["name"] = m.name
+    return out
+
+
+def encode(request: ChatRequest) -> tuple[str, dict]:
+    s = request.sampling
+    body: dict = {"model": request.model}
+    if request.endpoint == "generate":
+        prompt = request.prompt
+        if prompt is None:
+            users = [m.content or "" for m in request.messages if m.role == "user"]
+            prompt = users[-1] if users else ""
+        body["prompt"] = prompt
+        path = "/v1/completions"
+    else:
+        body["messages"] = [_message(m) for m in request.messages]
+        if request.tools:
+            body["tools"] = request.tools
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        path = "/v1/chat/completions"
+    rf = request.response_format
+    if rf is not None and rf.type == "json":
+        body["response_format"] = {"type": "json_object"}
+    elif rf is not None and rf.type == "json_schema":
+        spec: dict = {"name": rf.name or "response", "schema": rf.schema or {}}
+        if rf.strict is not None:
+            spec["strict"] = rf.strict
+        body["response_format"] = {"type": "json_schema", "json_schema": spec}
+    for key, value in (("temperature", s.temperature), ("top_p", s.top_p), ("seed", s.seed),
+                       ("max_tokens", s.max_tokens), ("stop", s.stop),
+                       ("presence_penalty", s.presence_penalty),
+                       ("frequency_penalty", s.frequency_penalty)):
+        if value is not None:
+            body[key] = value
+    if s.top_k is not None:
+        body["top_k"] = s.top_k          # vLLM/SGLang/llama.cpp extension; others ignore it
+    body["stream"] = request.stream
+    if request.stream and request.include_usage:
+        body["stream_options"] = {"include_usage": True}
+    body.update(request.extras.get("openai", {}))
+    return path, body
+
+
+def _reasoning(d: dict):
+    return d.get("reasoning") or d.get("reasoning_content")
+
+
+class Decoder(BaseDecoder):
+    def __init__(self, exchange: Exchange):
+        super().__init__(exchange)
+        self._data: list[str] = []
+
+    # -- SSE framing: "data:" lines accumulate, a blank line dispatches the event --------------
+    def feed(self, line: str, t: float) -> None:
+        if line.startswith("data:"):
+            self._data.append(line[5:].lstrip(" "))
+            return
+        if line.strip() == "" and self._data:
+            self._dispatch(t)
+        # comments (":"), event:, id:, retry: carry nothing we need
+
+    def _dispatch(self, t: float) -> None:
+        data = "\n".join(self._data)
+        self._data = []
+        if data.strip() == "[DONE]":
+            self.terminated = True
+            return
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError:
+            self.fail("invalid_payload", f"invalid SSE event: {data[:120]}")
+            return
+        if not isinstance(chunk, dict):
+            self.fail("invalid_payload", f"SSE event is not an object: {data[:120]}")
+            return
+        self._chunk(chunk, t)
+
+    def _chunk(self, chunk: dict, t: float) -> None:
+        ex = self.ex
+        if "error" in chunk or chunk.get("object") == "error":
+            err = error_from_body(ex.status or 200, json.dumps(chunk))
+            self.on_delta(Delta(t=t, error=err.message))
+            self.fail("mid_stream_error", err.message)
+            return
+        if chunk.get("model") and not ex.model:
+            ex.model = chunk["model"]
+        if chunk.get("system_fingerprint"):
+            ex.server_extra["system_fingerprint"] = chunk["system_fingerprint"]
+        usage = chunk.get("usage")
+        has_usage = isinstance(usage, dict)
+        if has_usage:
+            self.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        choices = chunk.get("choices") or []
+        if not choices:
+            self.on_delta(Delta(t=t, usage=has_usage))
+            return
+        choice = choices[0]
+        d = choice.get("delta") or {}
+        text = choice.get("text")                      # /v1/completions streams
+        delta = Delta(t=t, role=d.get("role"), content=d.get("content") or text or None,
+                      reasoning=_reasoning(d) or None, finish_reason=choice.get("finish_reason"),
+                      usage=has_usage)
+        for tc in d.get("tool_calls") or []:
+            fn = tc.get("function") or {}
+            index = self.add_tool_fragment(tc.get("index"), tc.get("id"), fn.get("name"),
+                                           fn.get("arguments"))
+            if delta.tool_call_index is None:
+                delta.tool_call_index = tc.get("index", index)
+                delta.tool_call_id = tc.get("id")
+                delta.tool_name = fn.get("name")
+                delta.arguments_fragment = fn.get("arguments") or None
+        self.on_delta(delta)
+
+    def finish(self, t: float) -> None:
+        if self._data:                 # last event without its blank line
+            self._dispatch(t)
+        if not self.terminated and self.ex.error is None and self.ex.finish_reason_raw is None:
+            self.fail("stream_cut", "stream ended before a finish_reason or [DONE]")
+        self.complete(t)
+
+    # -- non-stream -------------------------------------------------------------------------
+    def feed_body(self, text: str, t: float) -> None:
+        ex = self.ex
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError:
+            self.fail("invalid_payload", f"response body is not JSON: {text[:120]}")
+            self.complete(t)
+            return
+        if not isinstance(body, dict):
+            self.fail("invalid_payload", "response body is not a JSON object")
+            self.complete(t)
+            return
+        if "error" in body or body.get("object") == "error":
+            err = error_from_body(ex.status or 200, text)
+            self.fail("mid_stream_error" if (ex.status or 200) < 400 else err.type, err.message)
+            self.complete(t)
+            return
+        ex.model = body.get("model")
+        if body.get("system_fingerprint"):
+            ex.server_extra["system_fingerprint"] = body["system_fingerprint"]
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            self.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        choices = body.get("choices")
+        if not choices:
+            self.fail("invalid_payload", "response has no choices")
+            self.complete(t)
+            return
+        choice = choices[0]
+        msg = choice.get("message") or {}
+        content = msg.get("content") if msg else choice.get("text")
+        if content:
+            self._content.append(content)
+        if _reasoning(msg):
+            self._reasoning.append(_reasoning(msg))
+        for i, tc in enumerate(msg.get("tool_calls") or []):
+            fn = tc.get("function") or {}
+            self.add_tool_fragment(tc.get("index", i), tc.get("id"), fn.get("name"),
+                                   fn.get("arguments"))
+        ex.finish_reason_raw = choice.get("finish_reason")
+        ex.timings.chunks.append(t)
+        if content or msg.get("tool_calls"):
+            ex.timings.first_token = ex.timings.first_content = t
+        elif _reasoning(msg):
+            ex.timings.first_token = t
+        self.complete(t)
+
+
+def decode_lines(lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True,
+                 status: int = 200) -> Exchange:
+    """Decode recorded SSE lines (or one non-stream body) without a network."""
+    ex = Exchange(request=request or ChatRequest(model=""), protocol="openai", status=status)
+    decoder = Decoder(ex)
+    lines = list(lines)
+    if status >= 400:
+        ex.error = error_from_body(status, "\n".join(lines))
+        decoder.complete(0.0)
+    elif stream:
+        for i, line in enumerate(lines):
+            decoder.feed(line, float(i))
+        decoder.finish(float(len(lines)))
+    else:
+        decoder.feed_body("\n".join(lines), 0.0)
+    ex.transcript.lines = lines
+    return ex
