@@ -82,20 +82,22 @@ def render_text(ex: Exchange) -> str:
 @click.option("--temperature", type=float, default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Total seconds.")
+@click.option("--stall", type=float, default=30.0, show_default=True,
+              help="Longest silence allowed once the answer has started (seconds).")
 @click.option("--api-key-env", default=None, help="Name of an env var holding the API key.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
 def send_command(url, protocol, model, prompt, request_file, endpoint, stream, max_tokens,
-                 temperature, seed, timeout, api_key_env, as_json):
+                 temperature, seed, timeout, stall, api_key_env, as_json):
     """Send one request and print the canonical result with its timings."""
-    if timeout <= 0:
-        raise MigrateError("--timeout must be positive", EXIT_USAGE)
+    if timeout <= 0 or stall <= 0:
+        raise MigrateError("--timeout and --stall must be positive", EXIT_USAGE)
     request = build_request(model, prompt, request_file, endpoint, stream)
     for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
         if value is not None:
             setattr(request.sampling, name, value)
     backend = Backend(url=url, protocol=protocol, api_key_env=api_key_env,
-                      timeouts=Timeouts(read=min(60.0, timeout), stall=min(30.0, timeout),
+                      timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout),
                                         total=timeout))
     ex = send(backend, request)
     if as_json:

@@ -1,0 +1,32 @@
+# Two commands: `make demo` and `make test`. Both set themselves up (a local .venv, packages from the
+# package index only) and start the local backends they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup testbed-vllm testbed-litellm clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[testbed,test]'
+	@touch $(STAMP)
+
+# Real vLLM on the CPU: its own cached venv + the converted model (first run: a few minutes).
+testbed-vllm: $(STAMP)
+	$(PY) -m migrate.testbed.vllm_env
+
+testbed-litellm: $(STAMP)
+	$(PY) -m migrate.testbed.litellm_env
+
+test: $(STAMP) testbed-vllm testbed-litellm
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	bash examples/demo.sh
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache
