@@ -202,3 +202,14 @@ def test_send_cli_request_file_invalid_json(tmp_path):
     result = CliRunner().invoke(main, ["send", "--url", "http://127.0.0.1:1", "--protocol",
                                        "openai", "--request", str(bad)])
     assert result.exit_code == 2 and "invalid JSON" in result.output
+
+
+def test_on_delta_sees_each_event_as_it_arrives(server):
+    # The stream hangs after two events: a relay must already have seen both before the stall.
+    server.script = Script(chunks=_sse({"choices": [{"delta": {"role": "assistant"}}]}, OPENAI_CHUNK),
+                           ending="hang")
+    seen = []
+    ex = send(Backend(server.url, "openai", timeouts=FAST), _req(True), on_delta=seen.append)
+    assert ex.error.type == "stall"
+    assert [d.role for d in seen] == ["assistant", None] and seen[1].content == "Hel"
+    assert seen == ex.deltas

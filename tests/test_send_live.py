@@ -14,8 +14,12 @@ pytestmark = pytest.mark.engine
 
 
 def _request(model: str, stream: bool) -> ChatRequest:
+    # llama.cpp reuses a cached prompt's KV by default, and its logits are not bit-identical to a
+    # fresh prefill (measured: a different greedy answer on the second identical request), so
+    # equality is only promised with the prompt cache off.
     return ChatRequest(model=model, messages=[Message(role="user", content="Count: one, two,")],
-                       sampling=Sampling(temperature=0, seed=7, max_tokens=12), stream=stream)
+                       sampling=Sampling(temperature=0, seed=7, max_tokens=12), stream=stream,
+                       extras={"openai": {"cache_prompt": False}})
 
 
 @pytest.mark.parametrize("which,protocol", [("llamacpp", "openai"), ("ollama", "ollama"),

@@ -55,8 +55,9 @@ def error_from_body(status: int, text: str) -> ErrorInfo:
 class BaseDecoder:
     """Accumulates decoded events into an Exchange. Subclasses parse the wire format only."""
 
-    def __init__(self, exchange: Exchange):
+    def __init__(self, exchange: Exchange, on_delta=None):
         self.ex = exchange
+        self.listener = on_delta     # called with each Delta as it arrives (relays, progress)
         self._content: list[str] = []
         self._reasoning: list[str] = []
         # index -> [id, name, [argument fragments or a whole object]]
@@ -70,6 +71,8 @@ class BaseDecoder:
         ex, t = self.ex, self.ex.timings
         ex.deltas.append(delta)
         t.chunks.append(delta.t)
+        if self.listener is not None:
+            self.listener(delta)
         if delta.content:
             self._content.append(delta.content)
         if delta.reasoning:

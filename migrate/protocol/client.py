@@ -11,11 +11,11 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import httpx
 
-from ..exchange import ChatRequest, ErrorInfo, Exchange, Transcript
+from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Transcript
 from .base import error_from_body, status_error_type  # noqa: F401 (re-exported)
 from . import ollama as ollama_adapter
 from . import openai as openai_adapter
@@ -158,11 +158,11 @@ async def _run(backend: Backend, ex: Exchange, decoder, path: str, content: byte
 
 
 async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, stream: bool,
-                    client: Optional[httpx.AsyncClient], transport) -> Exchange:
+                    client: Optional[httpx.AsyncClient], transport, on_delta=None) -> Exchange:
     own = client is None
     if own:
         client = httpx.AsyncClient(transport=transport, follow_redirects=False)
-    decoder = ADAPTERS[backend.protocol].Decoder(ex)
+    decoder = ADAPTERS[backend.protocol].Decoder(ex, on_delta)
     try:
         await asyncio.wait_for(_run(backend, ex, decoder, path, content, stream, client),
                                timeout=backend.timeouts.total)
@@ -180,15 +180,20 @@ async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, s
 
 async def send_async(backend: Backend, request: ChatRequest, *,
                      client: Optional[httpx.AsyncClient] = None,
-                     scheduled: Optional[float] = None, transport=None) -> Exchange:
-    """Send one canonical request and return everything observed. Never raises on faults."""
+                     scheduled: Optional[float] = None, transport=None,
+                     on_delta: Optional[Callable[[Delta], None]] = None) -> Exchange:
+    """Send one canonical request and return everything observed. Never raises on faults.
+
+    ``on_delta`` is called synchronously with each stream event as it arrives (for relays such as
+    the Ollama-API test server, or progress display); the returned Exchange holds them all too.
+    """
     adapter = ADAPTERS[backend.protocol]
     path, body = adapter.encode(request)
     ex = Exchange(request=request, protocol=backend.protocol, url=backend.url)
     ex.timings.scheduled = scheduled
     ex.transcript = Transcript(method="POST", url=backend.url + path, request_body=body)
     content = json.dumps(body).encode()
-    return await _exchange(backend, ex, path, content, request.stream, client, transport)
+    return await _exchange(backend, ex, path, content, request.stream, client, transport, on_delta)
 
 
 async def send_raw_async(backend: Backend, path: str, body: bytes | str, *, stream: bool = False,

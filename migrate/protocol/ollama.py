@@ -80,8 +80,8 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
 
 
 class Decoder(BaseDecoder):
-    def __init__(self, exchange: Exchange):
-        super().__init__(exchange)
+    def __init__(self, exchange: Exchange, on_delta=None):
+        super().__init__(exchange, on_delta)
 
     def _object(self, obj: dict, t: float) -> None:
         ex = self.ex

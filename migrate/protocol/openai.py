@@ -84,8 +84,8 @@ def _reasoning(d: dict):
 
 
 class Decoder(BaseDecoder):
-    def __init__(self, exchange: Exchange):
-        super().__init__(exchange)
+    def __init__(self, exchange: Exchange, on_delta=None):
+        super().__init__(exchange, on_delta)
         self._data: list[str] = []
 
     # -- SSE framing: "data:" lines accumulate, a blank line dispatches the event --------------
