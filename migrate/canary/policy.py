@@ -1,0 +1,100 @@
+"""Canary policy: defaults, loading a user file (YAML or JSON) and validating it."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from importlib import resources
+from typing import Any, Optional
+
+import jsonschema
+import yaml
+
+from ..errors import EXIT_USAGE, MigrateError
+
+# The documented defaults (README "canary"). Categories are the compat report's.
+DEFAULT_POLICY: dict[str, Any] = {
+    "steps": [0, 1, 5, 10, 25, 50, 100],
+    "max_steps_per_promotion": 1,
+    # Any regression here -> weight 0 and rollback: tool-call structure, JSON-schema validity,
+    # long-context behaviour (silent truncation, a new 400) and the error contract.
+    "critical": {"categories": ["tools", "structured", "long_context", "errors"], "checks": []},
+    "warning": {"categories": ["chat", "streaming", "defaults", "embeddings", "observability"], "checks": []},
+    "ignore": {"categories": [], "checks": []},
+    "honour_report_critical": True,
+    "min_samples": 1,
+    "latency": {
+        "min_samples": 3,            # a p95 over fewer requests is noise: treated as no data
+        "breach_action": "hold",
+        "critical_ratio": 3.0,
+        "limits": {
+            # Floors keep jitter on small numbers from ever blocking a promotion.
+            "ttft_p95": {"max_ratio": 1.5, "floor_s": 0.100},
+            "tpot_p95": {"max_ratio": 1.5, "floor_s": 0.020},
+            "e2e_p95": {"max_ratio": 1.5, "floor_s": 0.250},
+        },
+    },
+    "scoring": {
+        "group_weights": {"latency": 30},
+        "thresholds": {"pass": 90, "marginal": 75},     # Kayenta's usual request-level values
+        "max_nodata_fraction": 0.5,                     # Kayenta: >= 50% Nodata cannot pass
+    },
+}
+
+
+def _schema() -> dict:
+    text = resources.files("migrate").joinpath("schemas/canary-policy.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -> dict:
+    """Defaults deep-merged with ``override`` (lists replace), validated; MigrateError(2) if bad."""
+    override = override or {}
+    if not isinstance(override, dict):
+        raise MigrateError(f"{source}: a policy must be a mapping", EXIT_USAGE)
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(override),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise MigrateError(f"{source}: {where}: {err.message}", EXIT_USAGE)
+    policy = _merge(DEFAULT_POLICY, override)
+    steps = policy["steps"]
+    if steps[0] != 0 or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise MigrateError(f"{source}: steps must start at 0 and be strictly increasing, got {steps}",
+                           EXIT_USAGE)
+    th = policy["scoring"]["thresholds"]
+    if th["marginal"] > th["pass"]:
+        raise MigrateError(f"{source}: scoring.thresholds.marginal ({th['marginal']}) is above pass "
+                           f"({th['pass']})", EXIT_USAGE)
+    if sum(policy["scoring"]["group_weights"].values()) > 100:
+        raise MigrateError(f"{source}: scoring.group_weights sum to more than 100", EXIT_USAGE)
+    return policy
+
+
+def load_policy(path: Optional[str | os.PathLike]) -> dict:
+    if path is None:
+        return resolve_policy({})
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MigrateError(f"{path}: cannot read policy ({getattr(exc, 'strerror', None) or exc})",
+                           EXIT_USAGE) from None
+    try:
+        data = yaml.safe_load(text)     # YAML is a superset of JSON: one loader for both
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise MigrateError(f"{where}: invalid YAML/JSON policy", EXIT_USAGE) from None
+    return resolve_policy(data or {}, source=str(path))

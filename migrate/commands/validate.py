@@ -1,0 +1,31 @@
+"""`migrate validate gateway.yaml`: is the gateway config valid? Exit 0 valid, 1 invalid, 2 unreadable."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..cli import emit_json, handle_errors
+from ..errors import EXIT_FAIL
+from ..gateway import validate_file
+
+
+@click.command("validate")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@handle_errors
+def validate(config: str, as_json: bool) -> None:
+    """Check a gateway config (schema, weights sum to 100, unique names, URLs, timeouts, metrics)."""
+    problems = validate_file(config)
+    if as_json:
+        emit_json({"path": config, "valid": not problems,
+                   "problems": [{"line": p.line, "message": p.message} for p in problems]})
+    else:
+        for p in problems:
+            click.echo(p.format(config))
+        if not problems:
+            click.echo(f"{config}: valid")
+        else:
+            click.echo(f"{config}: {len(problems)} problem(s)", err=True)
+    if problems:
+        sys.exit(EXIT_FAIL)

@@ -1,0 +1,376 @@
+"""The gateway config (the contract ``migrate generate`` writes): validate it and move weights.
+
+Loaded with ruamel.yaml in round-trip mode so every problem points at a line of the user's file
+and a weight change touches nothing but the weight values.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import jsonschema
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import EXIT_FAIL, EXIT_USAGE, MigrateError
+from .metrics_catalog import load_catalog
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: Optional[int]      # 1-based line in the file; None when not attributable
+    message: str
+
+    def format(self, path: str | os.PathLike = "") -> str:
+        where = f"{path}:{self.line}" if self.line else str(path)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class GatewayUnreadable(MigrateError):
+    def __init__(self, message: str):
+        super().__init__(message, EXIT_USAGE)
+
+
+def _schema() -> dict:
+    text = resources.files("migrate").joinpath("schemas/gateway.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    return y
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file's text with its own line endings, or GatewayUnreadable (exit 2)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise GatewayUnreadable(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise GatewayUnreadable(f"{path}: is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise GatewayUnreadable(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise GatewayUnreadable(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def parse_text(text: str) -> tuple[Any, list[Problem]]:
+    """Round-trip parse; a YAML syntax error becomes a Problem at its line."""
+    try:
+        return _yaml().load(text), []
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        msg = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        return None, [Problem(line, f"invalid YAML: {msg}")]
+    except YAMLError as exc:
+        return None, [Problem(None, f"invalid YAML: {exc}")]
+
+
+def _line_of(root: Any, path: list, *, value: bool = True) -> Optional[int]:
+    """1-based line of the node at ``path`` (or of its deepest existing ancestor)."""
+    node, line = root, None
+    for key in path:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, list):
+                if lc is not None and key < len(node):
+                    line = lc.item(key)[0] + 1
+                node = node[key]
+            elif isinstance(node, dict):
+                if key not in node:
+                    break
+                if lc is not None:
+                    # A nested mapping's "value" position is its first child: point at the key.
+                    at_value = value and not isinstance(node[key], (dict, list))
+                    line = (lc.value(key) if at_value else lc.key(key))[0] + 1
+                node = node[key]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    if line is None:
+        lc = getattr(root, "lc", None)
+        line = lc.line + 1 if lc is not None and lc.line is not None else None
+    return line
+
+
+def _dotted(path: list) -> str:
+    """``models.a.backends[0].weight``: the same spelling in schema and semantic messages."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def validate_data(data: Any) -> list[Problem]:
+    """Schema + semantic problems of a loaded config (plain dicts or ruamel nodes)."""
+    problems: list[Problem] = []
+    if data is None:
+        return [Problem(1, "empty file: expected a mapping with a 'models' key")]
+    validator = jsonschema.Draft202012Validator(_schema())
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(err.absolute_path)
+        where = _dotted(path) or "(top level)"
+        # A missing key is reported at the mapping that lacks it; anything else at the value.
+        problems.append(Problem(_line_of(data, path), f"{where}: {err.message}"))
+    problems.extend(_semantic_problems(data))
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _semantic_problems(data: Any) -> list[Problem]:
+    """Rules JSON Schema cannot express; malformed parts are skipped (the schema reported them)."""
+    problems: list[Problem] = []
+    catalog = load_catalog()
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        return problems
+    for alias, spec in models.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("backends"), list):
+            continue
+        backends = [b for b in spec["backends"] if isinstance(b, dict)]
+        weights = [b.get("weight") for b in backends]
+        if backends and all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
+            total = sum(weights)
+            if total != 100:
+                problems.append(Problem(_line_of(data, ["models", alias, "backends"], value=False),
+                                        f"models.{alias}: backend weights sum to {total}, must be 100"))
+        seen: dict[str, int] = {}
+        for i, b in enumerate(spec["backends"]):
+            if not isinstance(b, dict):
+                continue
+            base = ["models", alias, "backends", i]
+            name = b.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(Problem(_line_of(data, base + ["name"]),
+                                            f"models.{alias}: backend name {name!r} is used twice "
+                                            f"(first at backends[{seen[name]}])"))
+                else:
+                    seen[name] = i
+            if isinstance(b.get("base_url"), str):
+                url_problem = _url_problem(b["base_url"])
+                if url_problem:
+                    problems.append(Problem(_line_of(data, base + ["base_url"]),
+                                            f"models.{alias}.backends[{i}].base_url: {url_problem}"))
+            kind = b.get("kind")
+            metrics = b.get("required_metrics")
+            for j, metric in enumerate(metrics if isinstance(metrics, list) else []):
+                if not isinstance(metric, str):
+                    continue
+                line = _line_of(data, base + ["required_metrics", j])
+                if not catalog.is_known(metric):
+                    problems.append(Problem(line, f"models.{alias}.backends[{i}]: unknown required metric "
+                                                  f"{metric!r} (known: {', '.join(catalog.names())})"))
+                elif isinstance(kind, str):
+                    em = catalog.lookup(metric, kind)
+                    if em is not None and em.name is None:
+                        problems.append(Problem(line, f"models.{alias}.backends[{i}]: {kind} exposes no "
+                                                      f"metric for {metric!r}"))
+            problems.extend(_timeout_problems(data, base, b))
+        problems.extend(_timeout_problems(data, ["models", alias], spec))
+    return problems
+
+
+_SCHEMA_TIMEOUTS = ("timeout_seconds", "default_timeout_seconds")   # the schema checks these
+
+
+def _timeout_problems(root: Any, path: list, mapping: dict) -> list[Problem]:
+    """Any ``*timeout*`` key, including ones the schema does not name, must be a positive number."""
+    out = []
+    for key, value in mapping.items():
+        if "timeout" not in str(key) or key in _SCHEMA_TIMEOUTS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+                or (isinstance(value, float) and not math.isfinite(value)):
+            out.append(Problem(_line_of(root, path + [key]),
+                               f"{_dotted(path + [key])}: timeout must be a positive "
+                               f"number of seconds, got {value!r}"))
+    return out
+
+
+def _url_problem(url: str) -> Optional[str]:
+    if url != url.strip() or any(c.isspace() for c in url):
+        return f"{url!r} contains whitespace"
+    try:
+        parts = urlsplit(url)
+        port = parts.port          # raises ValueError on a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} must start with http:// or https://"
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    if parts.username or parts.password:
+        # Secrets belong in env vars, never in a file that is committed and reviewed.
+        return "credentials in the URL; reference an environment variable instead"
+    if parts.query or parts.fragment:
+        return f"{url!r} must be a server root or /v1 root without query or fragment"
+    del port
+    return None
+
+
+def validate_text(text: str) -> list[Problem]:
+    data, problems = parse_text(text)
+    return problems or validate_data(data)
+
+
+def validate_file(path: str | os.PathLike) -> list[Problem]:
+    """Problems of the file at ``path`` (empty = valid). Unreadable file: GatewayUnreadable (exit 2)."""
+    return validate_text(read_text(path))
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+def split_weights(current: dict[str, int], backend: str, weight: int) -> dict[str, int]:
+    """Give ``backend`` ``weight`` and scale the others so the alias still sums to 100.
+
+    Others keep their proportions (largest-remainder rounding to integers); if they all had 0,
+    the remainder is shared equally. With no other backend the alias cannot sum to 100 unless
+    ``weight`` is 100; the caller's validation then refuses the change.
+    """
+    if backend not in current:
+        raise KeyError(backend)
+    if not 0 <= weight <= 100:
+        raise ValueError(f"weight must be 0..100, got {weight}")
+    others = [n for n in current if n != backend]
+    result = {n: current[n] for n in current}
+    result[backend] = weight
+    if not others:
+        return result
+    remaining = 100 - weight
+    total = sum(current[n] for n in others)
+    exact = {n: (remaining * current[n] / total if total > 0 else remaining / len(others)) for n in others}
+    floors = {n: math.floor(exact[n]) for n in others}
+    leftover = remaining - sum(floors.values())
+    # Largest remainder first; ties keep file order so the result is deterministic.
+    order = sorted(others, key=lambda n: (-(exact[n] - floors[n]), others.index(n)))
+    for n in order[:leftover]:
+        floors[n] += 1
+    result.update(floors)
+    return result
+
+
+def _find(data: Any, alias: str, backend: Optional[str] = None):
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict) or alias not in models:
+        known = ", ".join(models) if isinstance(models, dict) else "none"
+        raise MigrateError(f"alias {alias!r} not in the gateway config (aliases: {known})", EXIT_USAGE)
+    backends = models[alias].get("backends") if isinstance(models[alias], dict) else None
+    if not isinstance(backends, list):
+        raise MigrateError(f"alias {alias!r} has no backends list", EXIT_USAGE)
+    if backend is not None and not any(isinstance(b, dict) and b.get("name") == backend for b in backends):
+        names = ", ".join(str(b.get("name")) for b in backends if isinstance(b, dict))
+        raise MigrateError(f"backend {backend!r} not in alias {alias!r} (backends: {names})", EXIT_USAGE)
+    return backends
+
+
+def alias_weights(data: Any, alias: str) -> dict[str, Any]:
+    return {str(b.get("name")): b.get("weight") for b in _find(data, alias) if isinstance(b, dict)}
+
+
+def read_weight(path: str | os.PathLike, alias: str, backend: str) -> int:
+    """``backend``'s weight in ``alias`` of a gateway file (the file must be valid)."""
+    text = read_text(path)
+    data, problems = parse_text(text)
+    problems = problems or validate_data(data)
+    if problems:
+        raise MigrateError(f"{path} is not a valid gateway config: {problems[0].format(path)}", EXIT_FAIL)
+    _find(data, alias, backend)
+    return int(alias_weights(data, alias)[backend])
+
+
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+
+
+def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) -> dict:
+    """Set ``backend``'s weight in ``alias`` (others scaled to keep 100) in place.
+
+    Only the weight value tokens change: ruamel's round-trip positions locate each value and the
+    token is replaced where it stands, so comments, quoting, key order, indentation and line
+    endings are byte-identical (a full re-dump can re-indent or re-wrap lines). The result is
+    re-parsed and validated before anything is written; a result that would not validate is
+    refused (exit 1) and the file is left untouched. The previous file is kept as ``<path>.bak``.
+    """
+    path = Path(path)
+    text = read_text(path)
+    data, problems = parse_text(text)
+    if problems:
+        raise MigrateError(f"refused: {problems[0].format(path)}", EXIT_FAIL)
+    backends = _find(data, alias, backend)
+    current = {}
+    for b in backends:
+        w = b.get("weight")
+        if isinstance(w, bool) or not isinstance(w, int):
+            raise MigrateError(f"refused: {path}: models.{alias}: weight of {b.get('name')!r} is not an "
+                               f"integer ({w!r})", EXIT_FAIL)
+        current[str(b.get("name"))] = w
+    if len(current) != len(backends):
+        raise MigrateError(f"refused: {path}: models.{alias} has duplicate backend names", EXIT_FAIL)
+    target = split_weights(current, backend, int(weight))
+
+    lines = text.splitlines(keepends=True)
+    for b in backends:
+        new = target[str(b["name"])]
+        if new == b["weight"]:
+            continue
+        line, col = b.lc.value("weight")
+        m = _NUMBER.match(lines[line], col)
+        if m is None:          # e.g. an anchor/alias or tag in front of the value
+            raise MigrateError(f"refused: {path}:{line + 1}: cannot locate the weight value to edit",
+                               EXIT_FAIL)
+        lines[line] = lines[line][:m.start()] + str(new) + lines[line][m.end():]
+    new_text = "".join(lines)
+
+    new_data, problems = parse_text(new_text)
+    problems = problems or validate_data(new_data)
+    if problems:
+        detail = "; ".join(p.format(path) for p in problems[:3])
+        raise MigrateError(f"refused: the result would not validate ({detail}); {path} left unchanged",
+                           EXIT_FAIL)
+    if alias_weights(new_data, alias) != target:      # the edit must say exactly what we meant
+        raise MigrateError(f"refused: {path}: the edited weights did not read back as {target}", EXIT_FAIL)
+
+    backup = path.with_name(path.name + ".bak")
+    if new_text != text:
+        atomic_write_text(backup, text)
+        atomic_write_text(path, new_text)
+    return {"path": str(path), "alias": alias, "backend": backend, "before": current, "after": target,
+            "changed": new_text != text, "backup": str(backup) if new_text != text else None}
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write via a temp file in the same directory + rename, keeping the file's mode."""
+    path = Path(path)
+    mode = None
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with io.open(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

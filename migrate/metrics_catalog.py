@@ -1,0 +1,108 @@
+"""The one catalogue of logical metric names (``migrate/data/metrics.yaml``).
+
+Used by the gateway contract (``required_metrics`` must be known logical names) and by
+``migrate compat --check-metrics`` (which Prometheus family to look for on each engine).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Optional
+
+import yaml
+
+# Spellings users and other modules write for an engine -> the catalogue's key.
+_ENGINE_ALIASES = {
+    "tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm", "trt-llm": "trtllm", "trtllm-serve": "trtllm",
+    "llama.cpp": "llamacpp", "llama-cpp": "llamacpp", "llama_cpp": "llamacpp", "llama-server": "llamacpp",
+    "openvino": "ovms", "openvino-model-server": "ovms",
+    "exllamav3": "tabbyapi", "exllamav2": "tabbyapi", "exllama": "tabbyapi", "tabby": "tabbyapi",
+    "mlc-llm": "mlc", "mlc_llm": "mlc", "webllm": "mlc",
+    "text-generation-inference": "tgi", "hf-tgi": "tgi",
+    "nvidia-dynamo": "dynamo",
+}
+
+
+@dataclass(frozen=True)
+class EngineMetric:
+    """How one engine exposes one logical metric. ``name`` None: the engine has no equivalent."""
+
+    name: Optional[str]
+    promql: Optional[str] = None
+    also: tuple[str, ...] = ()      # other families the promql needs
+    legacy: tuple[str, ...] = ()    # names older builds exposed
+    note: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class LogicalMetric:
+    name: str
+    description: str
+    unit: str
+    aliases: tuple[str, ...]
+    engines: dict = field(default_factory=dict)   # engine key -> EngineMetric
+
+
+class MetricsCatalog:
+    def __init__(self, data: dict):
+        self.version = data.get("version")
+        self.engine_keys: tuple[str, ...] = tuple(data.get("engines") or ())
+        self.metrics: dict[str, LogicalMetric] = {}
+        self._alias: dict[str, str] = {}
+        for name, spec in (data.get("metrics") or {}).items():
+            engines = {eng: _engine_metric(v) for eng, v in (spec.get("engines") or {}).items()}
+            lm = LogicalMetric(name=name, description=str(spec.get("description", "")).strip(),
+                               unit=str(spec.get("unit", "")), aliases=tuple(spec.get("aliases") or ()),
+                               engines=engines)
+            self.metrics[name] = lm
+            self._alias[name] = name
+            for alias in lm.aliases:
+                self._alias[alias] = name
+
+    def names(self, *, include_aliases: bool = True) -> list[str]:
+        """Every accepted logical name (canonical names first, then aliases)."""
+        canonical = list(self.metrics)
+        if not include_aliases:
+            return canonical
+        return canonical + sorted(a for a in self._alias if a not in self.metrics)
+
+    def canonical(self, name: str) -> Optional[str]:
+        return self._alias.get(name)
+
+    def is_known(self, name: str) -> bool:
+        return name in self._alias
+
+    @staticmethod
+    def engine_key(kind: str) -> str:
+        key = str(kind).strip().lower()
+        return _ENGINE_ALIASES.get(key, key)
+
+    def lookup(self, logical: str, engine: str) -> Optional[EngineMetric]:
+        """The engine's exposure of a logical metric; None when the name or engine is unknown."""
+        canonical = self.canonical(logical)
+        if canonical is None:
+            return None
+        return self.metrics[canonical].engines.get(self.engine_key(engine))
+
+    def prometheus_name(self, logical: str, engine: str) -> Optional[str]:
+        em = self.lookup(logical, engine)
+        return em.name if em else None
+
+
+def _engine_metric(value) -> EngineMetric:
+    if value is None or isinstance(value, str):
+        return EngineMetric(name=value)
+    return EngineMetric(name=value.get("name"), promql=value.get("promql"),
+                        also=tuple(value.get("also") or ()), legacy=tuple(value.get("legacy") or ()),
+                        note=value.get("note"))
+
+
+@functools.lru_cache(maxsize=1)
+def load_catalog() -> MetricsCatalog:
+    text = resources.files("migrate").joinpath("data/metrics.yaml").read_text(encoding="utf-8")
+    return MetricsCatalog(yaml.safe_load(text))
+
+
+def known_names() -> list[str]:
+    return load_catalog().names()
