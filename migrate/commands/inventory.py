@@ -1,0 +1,45 @@
+"""``migrate inventory``: what the team has (models, traffic, code) and what will break."""
+from __future__ import annotations
+
+import click
+
+from ..cli import emit_json, handle_errors
+
+
+@click.command("inventory")
+@click.option("--ollama", "ollama", default=None, metavar="URL",
+              help="Ollama server root (default: $OLLAMA_HOST, else http://127.0.0.1:11434).")
+@click.option("--no-ollama", is_flag=True, help="Do not query a live server.")
+@click.option("--logs", "logs", multiple=True, metavar="PATH",
+              help="Server log file, directory, .gz, or - for stdin (repeatable).")
+@click.option("--code", "code", multiple=True, metavar="DIR", help="Application source tree to scan (repeatable).")
+@click.option("--capture", "captures", multiple=True, metavar="FILE",
+              help="JSONL of recorded exchanges (repeatable).")
+@click.option("-o", "--output", metavar="FILE", help="Write the inventory JSON here (validated, atomic).")
+@click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON on stdout.")
+@handle_errors
+def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
+    """Inventory live Ollama, server logs, code and captures; print models, traffic, profile, risks."""
+    import sys
+
+    from rich.console import Console
+
+    from ..inventory import build_inventory, validate, write_inventory
+    from ..inventory.live import ollama_url_from_env
+
+    url = None if no_ollama else (ollama or ollama_url_from_env())
+    inv = build_inventory(ollama=url, logs=logs, code=code, captures=captures)
+    for w in inv["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    if output:
+        write_inventory(inv, output)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        validate(inv)
+    if as_json:
+        emit_json(inv)
+    else:
+        render_console = Console(file=sys.stdout, width=160)
+        from ..inventory.render import render
+        inv_view = dict(inv, warnings=[])       # warnings already went to stderr
+        render(inv_view, render_console)

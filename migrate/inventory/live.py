@@ -1,0 +1,214 @@
+"""Live inventory of a running Ollama server through the protocol layer's ``fetch`` (no own client).
+
+Reads ``/api/version``, ``/api/tags``, ``/api/show`` per model and ``/api/ps``; turns them into model
+entries (see the shared Ollama reference, sections 0, 1.2-1.4 and 3).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Optional
+
+from ..protocol import Timeouts, fetch
+
+DEFAULT_OLLAMA = "http://127.0.0.1:11434"
+
+# Architectures whose GGUF metadata marks a mixture of experts even when expert_count is absent.
+MOE_ARCHS = {"mixtral", "qwen2moe", "qwen3moe", "deepseek2", "deepseek3", "gptoss", "gpt-oss", "llama4",
+             "dbrx", "olmoe", "granitemoe", "phimoe", "arctic", "jamba", "grok", "qwen3vlmoe", "glm4moe"}
+
+
+def ollama_url_from_env(env: Optional[dict] = None) -> str:
+    """``$OLLAMA_HOST`` as the Ollama CLI reads it: bare ``host[:port]`` gets http:// and :11434."""
+    env = os.environ if env is None else env
+    raw = (env.get("OLLAMA_HOST") or "").strip()
+    if not raw:
+        return DEFAULT_OLLAMA
+    scheme = "http"
+    if "://" in raw:
+        scheme, raw = raw.split("://", 1)
+    hostport = raw.split("/", 1)[0]
+    if hostport.startswith("["):                      # [::1]:port
+        has_port = "]:" in hostport
+    else:
+        has_port = ":" in hostport
+    if not has_port:
+        hostport += ":443" if scheme == "https" else ":11434"
+    return f"{scheme}://{hostport}"
+
+
+def parse_parameters(text: Optional[str]) -> dict[str, Any]:
+    """``/api/show`` ``parameters``: one ``name value`` per line; repeated names (stop) become lists."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split(None, 1)
+        name = parts[0]
+        raw = parts[1].strip() if len(parts) > 1 else ""
+        value: Any
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw.strip('"')
+        if name == "stop":
+            out.setdefault("stop", []).append(value if isinstance(value, str) else str(value))
+        elif name in out:
+            prev = out[name]
+            out[name] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            out[name] = value
+    return out
+
+
+def default_num_ctx(version: Optional[str]) -> Optional[dict]:
+    """Server default context for a version (reference section 0/3): 2048 up to 0.6.6, 4096 up to
+    0.15.4, then picked by VRAM (4096 / 32768 / 262144)."""
+    v = _version_tuple(version)
+    if v is None:
+        return None
+    if v < (0, 6, 7):
+        return {"value": 2048, "rule": "<= 0.6.6: 2048"}
+    if v < (0, 15, 5):
+        return {"value": 4096, "rule": "0.6.7 - 0.15.4: 4096"}
+    return {"value": None, "rule": ">= 0.15.5: by VRAM (<24 GiB 4096, 24-48 GiB 32768, >=48 GiB 262144)"}
+
+
+def default_num_parallel(version: Optional[str]) -> Optional[str]:
+    v = _version_tuple(version)
+    if v is None:
+        return None
+    if v >= (0, 10, 0):
+        return "1"
+    if v >= (0, 3, 2):
+        return "auto (4, 2 or 1 by free memory)"
+    return "1"
+
+
+def _version_tuple(version: Optional[str]) -> Optional[tuple]:
+    if not version:
+        return None
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version.strip())
+    if not m:
+        return None
+    return tuple(int(x) for x in m.groups())
+
+
+def model_entry(name: str, tag: Optional[dict], show: Optional[dict], ps: Optional[dict],
+                version: Optional[str]) -> dict:
+    """One ``models[]`` entry from whatever of tags/show/ps is available."""
+    details = dict((show or {}).get("details") or (tag or {}).get("details") or (ps or {}).get("details") or {})
+    info = (show or {}).get("model_info") or {}
+    arch = info.get("general.architecture")
+
+    def arch_key(suffix: str):
+        if not arch:
+            return None
+        return info.get(f"{arch}.{suffix}")
+
+    params = parse_parameters((show or {}).get("parameters"))
+    trained = arch_key("context_length") or details.get("context_length")
+    expert_count = arch_key("expert_count")
+    expert_used = arch_key("expert_used_count")
+    effective, source = None, None
+    if ps and isinstance(ps.get("context_length"), int):
+        effective, source = ps["context_length"], "api/ps"
+    elif isinstance(params.get("num_ctx"), int):
+        effective, source = params["num_ctx"], "modelfile num_ctx"
+    else:
+        d = default_num_ctx(version)
+        if d and d["value"]:
+            effective, source = d["value"], f"server default for version {version} ({d['rule']})"
+    if effective and isinstance(trained, int) and effective > trained:
+        effective = trained          # Ollama caps the context at the trained maximum
+    size = (tag or ps or {}).get("size")
+    loaded_size = (ps or {}).get("size")        # weights + KV cache as loaded, compared with size_vram
+    size_vram = (ps or {}).get("size_vram")
+    offload = None
+    if isinstance(loaded_size, int) and isinstance(size_vram, int) and loaded_size:
+        offload = {"size": loaded_size, "size_vram": size_vram,
+                   "cpu_share": round(1 - size_vram / loaded_size, 4), "cpu_offload": size_vram < loaded_size}
+    moe = bool(expert_count) or (arch or "").lower() in MOE_ARCHS
+    return {
+        "name": name,
+        "family": details.get("family") or arch,
+        "families": details.get("families") or [],
+        "format": details.get("format"),
+        "parameter_size": details.get("parameter_size"),
+        "parameter_count": info.get("general.parameter_count"),
+        "quantization": details.get("quantization_level"),
+        "context_length": trained if isinstance(trained, int) else None,
+        "effective_context": effective,
+        "effective_context_source": source,
+        "capabilities": (show or {}).get("capabilities") or (tag or {}).get("capabilities") or [],
+        "architecture": arch,
+        "expert_count": expert_count,
+        "expert_used_count": expert_used,
+        "moe": moe,
+        "parameters": params,
+        "system": (show or {}).get("system"),
+        "template_present": bool((show or {}).get("template")),
+        "embedding_length": arch_key("embedding_length"),
+        "block_count": arch_key("block_count"),
+        "head_count": _scalar(arch_key("attention.head_count")),
+        "head_count_kv": _scalar(arch_key("attention.head_count_kv")),
+        "basename": info.get("general.basename"),
+        "size_label": info.get("general.size_label"),
+        "digest": (tag or ps or {}).get("digest"),
+        "size_bytes": size,
+        "loaded": ps is not None,
+        "offload": offload,
+        "remote": bool((tag or {}).get("remote_host") or (show or {}).get("remote_host")),
+    }
+
+
+def _scalar(v):
+    # Some architectures store per-layer head counts as arrays; keep the largest for KV estimates.
+    if isinstance(v, list):
+        nums = [x for x in v if isinstance(x, (int, float))]
+        return max(nums) if nums else None
+    return v
+
+
+def inventory_live(url: str, timeouts: Optional[Timeouts] = None) -> dict:
+    """Query the server. Never raises for network faults: returns ``{"ok": False, "error": ...}``."""
+    timeouts = timeouts or Timeouts(connect=3.0, read=15.0, stall=15.0, total=30.0)
+    out: dict = {"url": url, "ok": False, "error": None, "version": None, "models": [],
+                 "warnings": [], "default_num_ctx": None, "default_num_parallel": None}
+    ver = fetch(url, "/api/version", timeouts=timeouts)
+    if ver.error and ver.status is None:
+        out["error"] = f"{ver.error.type}: {ver.error.message}"
+        return out
+    if ver.ok and isinstance(ver.json, dict):
+        out["version"] = ver.json.get("version")
+    else:
+        out["warnings"].append(f"/api/version answered HTTP {ver.status}")
+    tags = fetch(url, "/api/tags", timeouts=timeouts)
+    if not tags.ok or not isinstance(tags.json, dict):
+        out["error"] = (f"/api/tags failed: HTTP {tags.status}"
+                        + (f" ({tags.error.message})" if tags.error else ""))
+        return out
+    ps = fetch(url, "/api/ps", timeouts=timeouts)
+    loaded: dict[str, dict] = {}
+    if ps.ok and isinstance(ps.json, dict):
+        for m in ps.json.get("models") or []:
+            loaded[m.get("name") or m.get("model")] = m
+    else:
+        out["warnings"].append(f"/api/ps answered HTTP {ps.status}")
+    version = out["version"]
+    out["default_num_ctx"] = default_num_ctx(version)
+    out["default_num_parallel"] = default_num_parallel(version)
+    tag_models = {(m.get("name") or m.get("model")): m for m in tags.json.get("models") or []}
+    names = list(tag_models) + [n for n in loaded if n not in tag_models]
+    for name in names:
+        show = fetch(url, "/api/show", method="POST", json={"model": name}, timeouts=timeouts)
+        show_json = show.json if show.ok and isinstance(show.json, dict) else None
+        if show_json is None:
+            out["warnings"].append(f"/api/show {name}: HTTP {show.status}")
+        out["models"].append(model_entry(name, tag_models.get(name), show_json, loaded.get(name), version))
+    out["ok"] = True
+    return out
