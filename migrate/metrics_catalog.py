@@ -85,6 +85,15 @@ class MetricsCatalog:
             return None
         return self.metrics[canonical].engines.get(self.engine_key(engine))
 
+    def exposed_by(self, engine: str) -> dict[str, str]:
+        """Logical name -> what to scrape (PromQL where derived, else the family) for one engine."""
+        out = {}
+        for name, lm in self.metrics.items():
+            em = lm.engines.get(self.engine_key(engine))
+            if em is not None and em.name:
+                out[name] = em.promql or em.name
+        return out
+
     def prometheus_name(self, logical: str, engine: str) -> Optional[str]:
         em = self.lookup(logical, engine)
         return em.name if em else None

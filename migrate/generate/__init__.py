@@ -247,15 +247,16 @@ def parse_aliases(items) -> dict:
     return out
 
 
+# The signals a gateway needs to judge a backend (the contract's four, plus running requests and
+# prefix-cache hits where the engine has them).
+GATEWAY_METRICS = ("time_to_first_token", "time_per_output_token", "running_requests",
+                   "waiting_requests", "kv_cache_usage", "prefix_cache_hit_rate")
+
+
 def _required_metrics(engine: str) -> list:
-    names = list(metric_names().get(engine, {}))
-    try:   # keep only names the gateway validator knows (the shared metrics catalogue)
-        from ..metrics_catalog import load_catalog
-        cat = load_catalog()
-        names = [n for n in names if cat.is_known(n) and cat.prometheus_name(n, engine)]
-    except (FileNotFoundError, ImportError):
-        pass
-    return names
+    # Only what the engine really exposes, so a gateway never waits for a metric that cannot arrive.
+    exposed = metric_names().get(engine, {})
+    return [name for name in GATEWAY_METRICS if name in exposed]
 
 
 def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None, plan_path: Optional[str] = None,

@@ -45,9 +45,11 @@ def gpu_table() -> list:
     return _data("gpus.yaml")["gpus"]
 
 
-@functools.lru_cache(maxsize=None)
 def metric_names() -> dict:
-    return _data("engine_metrics.yaml")["engines"]
+    """engine id -> {logical metric: Prometheus name}, from the one shared metrics catalogue."""
+    from ..metrics_catalog import load_catalog
+    cat = load_catalog()
+    return {engine: cat.exposed_by(engine) for engine in ENGINE_NAMES}
 
 
 # ---------------------------------------------------------------- hardware
