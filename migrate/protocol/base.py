@@ -150,3 +150,23 @@ class BaseDecoder:
         """The transport failed: keep what arrived, mark the result as an error."""
         self.complete(self.ex.timings.end or 0.0)
         self.ex.finish_reason = "error"
+
+
+def decode_recorded(decoder_cls, protocol: str, lines, request=None, *, stream: bool = True,
+                    status: int = 200) -> Exchange:
+    """Decode recorded body lines without a network; line i is stamped at time i."""
+    from ..exchange import ChatRequest
+    ex = Exchange(request=request or ChatRequest(model=""), protocol=protocol, status=status)
+    decoder = decoder_cls(ex)
+    lines = list(lines)
+    if status >= 400:
+        ex.error = error_from_body(status, "\n".join(lines))
+        decoder.complete(0.0)
+    elif stream:
+        for i, line in enumerate(lines):
+            decoder.feed(line, float(i))
+        decoder.finish(float(len(lines)))
+    else:
+        decoder.feed_body("\n".join(lines), 0.0)
+    ex.transcript.lines = lines
+    return ex

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import httpx
 
 from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Transcript
-from .base import error_from_body, status_error_type  # noqa: F401 (re-exported)
+from .base import error_from_body
 from . import ollama as ollama_adapter
 from . import openai as openai_adapter
 

@@ -11,7 +11,7 @@ import json
 from typing import Iterable
 
 from ..exchange import ChatRequest, Delta, Exchange, Message
-from .base import BaseDecoder, error_from_body
+from .base import BaseDecoder, decode_recorded
 
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
@@ -170,17 +170,4 @@ class Decoder(BaseDecoder):
 def decode_lines(lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True,
                  status: int = 200) -> Exchange:
     """Decode recorded NDJSON lines (or one non-stream body) without a network."""
-    ex = Exchange(request=request or ChatRequest(model=""), protocol="ollama", status=status)
-    decoder = Decoder(ex)
-    lines = list(lines)
-    if status >= 400:
-        ex.error = error_from_body(status, "\n".join(lines))
-        decoder.complete(0.0)
-    elif stream:
-        for i, line in enumerate(lines):
-            decoder.feed(line, float(i))
-        decoder.finish(float(len(lines)))
-    else:
-        decoder.feed_body("\n".join(lines), 0.0)
-    ex.transcript.lines = lines
-    return ex
+    return decode_recorded(Decoder, "ollama", lines, request, stream=stream, status=status)
