@@ -63,7 +63,14 @@ class ScriptedServer:
         self._ready.wait(5)
         return self
 
+    async def _shutdown(self) -> None:
+        self._release.set()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop.stop()
+
     def __exit__(self, *exc) -> None:
-        self._loop.call_soon_threadsafe(self._release.set)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         self._thread.join(5)
