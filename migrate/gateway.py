@@ -5,12 +5,10 @@ and a weight change touches nothing but the weight values.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import EXIT_FAIL, EXIT_USAGE, MigrateError
+from .fsutil import write_atomic
 from .metrics_catalog import load_catalog
 
 
@@ -359,18 +358,5 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with io.open(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # newline="": the text already carries the file's own line endings (CRLF stays CRLF).
+    write_atomic(path, text, mode=mode, newline="")

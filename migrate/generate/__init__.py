@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shlex
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Optional
 
 import jinja2
 
-from .. import catalog
+from .. import catalog, fsutil
 from ..errors import EXIT_USAGE, MigrateError
 from ..plan import ENGINE_NAMES, load_inventory, load_yaml_or_json, metric_names, parse_gpus
 from . import capacity
@@ -75,17 +73,9 @@ def environment() -> jinja2.Environment:
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Generated files are world-readable (0644; scripts get 0755); the output tree is created."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fsutil.write_atomic(path, text, mode=mode)
 
 
 def slug(text: str, used: set) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from typing import Optional
 
 from ..errors import EXIT_UNREACHABLE, EXIT_USAGE, MigrateError
+from ..fsutil import write_atomic
 from .capture import parse_capture
 from .code import scan_code
 from .live import inventory_live
@@ -150,17 +150,8 @@ def validate(inv: dict) -> None:
 def write_inventory(inv: dict, path: str) -> None:
     """Validate first, then write atomically (temp file in the same directory + rename)."""
     validate(inv)
-    directory = os.path.dirname(os.path.abspath(path)) or "."
+    text = json.dumps(inv, indent=2, ensure_ascii=False, default=str) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".inventory.", suffix=".tmp", dir=directory)
-    except OSError as exc:
+        write_atomic(path, text)
+    except OSError as exc:      # e.g. missing directory, no permission, path is a directory
         raise MigrateError(f"cannot write {path}: {exc.strerror}", EXIT_USAGE) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(inv, f, indent=2, ensure_ascii=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..fsutil import write_atomic
 
 VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
             "inconclusive", "error")
@@ -90,22 +91,8 @@ def prepare(report: Any) -> dict:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write next to the target, fsync, then rename: readers never see a half-written report."""
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+    (target.parent if str(target.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+    return write_atomic(target, text, newline="\n")
 
 
 def non_pass(checks: list[dict]) -> list[dict]:

@@ -10,21 +10,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
-from ..protocol import fetch
 from .model import MODEL_NAME, model_path
+from .process import EngineStartError, ManagedServer, free_port, spawn_group
 
-
-class EngineStartError(RuntimeError):
-    """The engine did not come up (the log tail is in the message)."""
+__all__ = ["LlamaCppServer", "EngineStartError", "default_chat_template", "free_port"]
 
 
 def default_chat_template() -> str:
@@ -32,33 +28,28 @@ def default_chat_template() -> str:
     return files("migrate.testbed").joinpath("data", "gemma3-tools.jinja").read_text()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LlamaCppServer:
+class LlamaCppServer(ManagedServer):
     """Context manager: ``with LlamaCppServer() as eng: eng.url`` -> ``http://127.0.0.1:<port>``.
 
     ``n_ctx`` is the TOTAL context; llama.cpp splits it across ``n_parallel`` slots.
     """
 
+    engine_name = "llama.cpp"
+    process_label = "engine process"
+    start_attempts = 3
+    health_interval = 0.2          # llama.cpp answers 503 while loading; it loads in seconds
+    stop_timeout = 10.0
+
     def __init__(self, *, n_ctx: int = 8192, n_parallel: int = 2, chat_template: Optional[str] = None,
                  model_alias: str = MODEL_NAME, start_timeout: float = 120.0,
                  log_path: Optional[Path] = None):
+        super().__init__(start_timeout=start_timeout, log_path=log_path,
+                         log_prefix="migrate-llamacpp-", log_name="llamacpp.log")
         self.n_ctx = n_ctx
         self.n_parallel = n_parallel
         self.chat_template = chat_template if chat_template is not None else default_chat_template()
         self.model_alias = model_alias
-        self.start_timeout = start_timeout
-        self.log_path = Path(log_path) if log_path else Path(
-            tempfile.mkdtemp(prefix="migrate-llamacpp-")) / "llamacpp.log"
-        self.port: Optional[int] = None
-        self.url: Optional[str] = None
         self.model_path: Optional[Path] = None
-        self.start_seconds: Optional[float] = None
-        self._proc: Optional[subprocess.Popen] = None
 
     @property
     def n_ctx_per_slot(self) -> int:
@@ -67,76 +58,16 @@ class LlamaCppServer:
     def start(self) -> "LlamaCppServer":
         started = time.perf_counter()
         self.model_path = model_path()
-        last_error = ""
-        for _attempt in range(3):         # a port picked free can be taken before the child binds it
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
-            config = {"model": str(self.model_path), "port": self.port, "n_ctx": self.n_ctx,
-                      "n_parallel": self.n_parallel, "chat_template": self.chat_template,
-                      "alias": self.model_alias}
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_path, "ab")
-            try:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "migrate.testbed.llamacpp", json.dumps(config)],
-                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
-            finally:
-                log.close()
-            last_error = self._wait_healthy(started)
-            if not last_error:
-                self.start_seconds = time.perf_counter() - started
-                return self
-            self.stop()
-            if time.perf_counter() - started > self.start_timeout:
-                break
-        raise EngineStartError(f"llama.cpp did not start: {last_error}; log tail:\n{self.log_tail()}")
+        self._start_from(started)
+        return self
 
-    def _wait_healthy(self, started: float) -> str:
-        """Poll /health until 200 (llama.cpp answers 503 while loading). Returns '' or the reason."""
-        while time.perf_counter() - started < self.start_timeout:
-            if self._proc.poll() is not None:
-                return f"engine process exited with code {self._proc.returncode}"
-            result = fetch(self.url, "/health")
-            if result.status == 200:
-                return ""
-            time.sleep(0.2)   # polling interval for a condition with a deadline, not a synchronisation guess
-        return f"no /health 200 within {self.start_timeout:g} s"
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=timeout)
-        if proc.stdin:
-            proc.stdin.close()
-
-    def __enter__(self) -> "LlamaCppServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def _launch(self, port: int) -> subprocess.Popen:
+        config = {"model": str(self.model_path), "port": port, "n_ctx": self.n_ctx,
+                  "n_parallel": self.n_parallel, "chat_template": self.chat_template,
+                  "alias": self.model_alias}
+        # stdin is a pipe the child watches: it exits when we close it or die.
+        return spawn_group([sys.executable, "-m", "migrate.testbed.llamacpp", json.dumps(config)],
+                           self.log_path, stdin=subprocess.PIPE)
 
 
 def _child(config: dict) -> None:

@@ -1,0 +1,125 @@
+"""migrate.fsutil.write_atomic: the one atomic writer behind reports, inventory, generate and gateway."""
+import os
+import stat
+
+import pytest
+
+from migrate import fsutil
+from migrate.fsutil import write_atomic
+
+
+def _leftovers(directory):
+    return [p.name for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_text_written_and_path_returned(tmp_path):
+    target = tmp_path / "out.txt"
+    assert write_atomic(target, "a\nb\n") == target
+    assert target.read_bytes() == b"a\nb\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_crlf_preserved_byte_identical(tmp_path):
+    target = tmp_path / "litellm.yaml"
+    text = "model_list:\r\n  - model_name: x  # keep\r\n    weight: 3\r\n"
+    write_atomic(target, text, newline="")
+    assert target.read_bytes() == text.encode()
+
+
+def test_newline_none_translates_to_platform_linesep(tmp_path):
+    target = tmp_path / "x"
+    write_atomic(target, "a\nb", newline=None)
+    assert target.read_bytes() == f"a{os.linesep}b".encode()
+
+
+def test_bytes_written_verbatim(tmp_path):
+    target = tmp_path / "blob.bin"
+    data = b"\x00\xff\r\n\n"
+    write_atomic(target, data)
+    assert target.read_bytes() == data
+
+
+def test_utf8_encoding(tmp_path):
+    target = tmp_path / "u.txt"
+    write_atomic(target, "héllo ✓")
+    assert target.read_bytes() == "héllo ✓".encode("utf-8")
+
+
+def test_mode_applied(tmp_path):
+    target = tmp_path / "run.sh"
+    write_atomic(target, "#!/bin/sh\n", mode=0o755)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_no_mode_keeps_private_permissions(tmp_path):
+    target = tmp_path / "report.json"
+    write_atomic(target, "{}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_failed_write_removes_temp_and_keeps_target(tmp_path):
+    target = tmp_path / "keep.txt"
+    target.write_text("original")
+
+    with pytest.raises(TypeError):
+        write_atomic(target, object())          # neither str nor bytes: the write itself fails
+    assert target.read_text() == "original"
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_rename_removes_temp_and_keeps_target(tmp_path, monkeypatch):
+    target = tmp_path / "keep.txt"
+    target.write_text("original")
+
+    def refuse(src, dst):
+        assert os.path.exists(src)              # the temp file really existed before cleanup
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fsutil.os, "replace", refuse)
+    with pytest.raises(OSError):
+        write_atomic(target, "new content")
+    assert target.read_text() == "original"
+    assert _leftovers(tmp_path) == []
+
+
+def test_interrupt_removes_temp(tmp_path, monkeypatch):
+    target = tmp_path / "x.txt"
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsutil.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "data")
+    assert not target.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_missing_directory_raises_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "no" / "such" / "f.txt", "x")
+
+
+def test_relative_path_in_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_atomic("plain.txt", "x")
+    assert (tmp_path / "plain.txt").read_text() == "x"
+    assert _leftovers(tmp_path) == []
+
+
+def test_gateway_set_weights_keeps_crlf_and_mode(tmp_path):
+    from migrate import gateway
+    target = tmp_path / "g.yaml"
+    target.write_bytes(b"# comment\r\nvalue: 1\r\n")
+    os.chmod(target, 0o640)
+    gateway.atomic_write_text(target, "# comment\r\nvalue: 2\r\n")
+    assert target.read_bytes() == b"# comment\r\nvalue: 2\r\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_generate_write_atomic_creates_dirs_and_default_mode(tmp_path):
+    from migrate.generate import write_atomic as gen_write
+    target = tmp_path / "a" / "b" / "run.sh"
+    gen_write(target, "echo hi\n")
+    assert target.read_text() == "echo hi\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
