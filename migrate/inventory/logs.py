@@ -16,13 +16,14 @@ Unknown lines are counted and a few are sampled; they are never fatal.
 """
 from __future__ import annotations
 
+from array import array
 import calendar
 import gzip
 import io
 import math
 from collections import Counter
 from itertools import compress, groupby, repeat
-from operator import itemgetter, lt, mul
+from operator import add, is_, itemgetter, lt, mul, sub, truediv
 import os
 import re
 import sys
@@ -38,7 +39,24 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # One access line, anywhere in a line (so journald/Docker prefixes need no separate pass).
 _GIN_RE = re.compile(r'\[GIN\] (\d{4}/\d\d/\d\d - \d\d:\d\d:\d\d) \| *(\d{3}) \| *([0-9.]+)([a-zµμ]+)((?:[0-9.]+[a-zµμ]+)*) \| *(\S*) \| *'
                      r'([A-Z]+) +"([^"?\n]*)[^"\n]*"')
-CHUNK = 1 << 20
+CHUNK = 1 << 18
+# The same access line cut at its four '|' (fast path): each column must match its part of _GIN_RE,
+# so both paths accept exactly the same lines.
+_COL_TS = re.compile(r"\[GIN\] (\d{4}/\d\d/\d\d - \d\d:\d\d:\d\d) ")
+_COL_STATUS = re.compile(r" *(\d{3}) ")
+_COL_IP = re.compile(r" *(\S*) ")
+_COL_REQ = re.compile(r' *([A-Z]+) +"([^"?\n]*)[^"\n]*"')
+# After the unit rewrite below, a latency column holds only these characters; anything else
+# (signs, exponents, "inf", stray letters) goes to the regex path.
+_LAT_STRAY = re.compile(r"[^ 0-9.|\nnumsh]| \|")
+_LAT_COMPOUND = re.compile(r"[0-9.]+[a-zµμ]+(?:[0-9.]+[a-zµμ]+)*")
+# Single-unit durations rewritten to "number|multiplier" in one str.replace pass per unit
+# ("ms" before "s"); the multiplier is then looked up, never parsed per line.
+_LAT_UNITS = (("ns \n", "|n\n"), ("µs \n", "|u\n"), ("μs \n", "|u\n"), ("us \n", "|u\n"),
+              ("ms \n", "|m\n"), ("s \n", "|s\n"))
+_LAT_MULT = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "s": 1.0}
+_TAIL28 = itemgetter(slice(-28, None))
+FAST_CACHE_MAX = 50_000             # distinct column values remembered between blocks
 # journald: "Mon DD HH:MM:SS host ident[pid]: " in any locale ("jan", "2月", ...); host may contain
 # spaces when redacted ("<ollama server>"). Optional "> " from quoted pastes.
 _JOURNAL = re.compile(r"^(?:> ?)?\S+\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}\s+.+?\s\S+\[\d+\]:\s?")
@@ -59,10 +77,11 @@ _LOAD_REQ = re.compile(r"\b(Operation|Parallel|KvSize|KvCacheType|BatchSize|Flas
 _CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:")
 _DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
 _COMPOUND_CACHE: dict[str, float] = {}
+_COMPOUND_TOKENS: dict[str, object] = {}   # fast path: padded "5m8" -> seconds, or False if invalid
 _DUR_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 QUEUE_FULL_TEXT = "maximum pending requests exceeded"
-BUSY_COMPACT_AT = 50_000            # seconds kept in the concurrency buckets before folding old ones
+BUSY_COMPACT_AT = 20_000            # seconds kept in the concurrency buckets before folding old ones
 COMPACT_HORIZON_S = 4 * 3600        # requests longer than this may be under-counted after folding
 
 
@@ -142,14 +161,24 @@ def parse_env_map(body: str, truncated: bool = False) -> dict[str, str]:
     return env
 
 
+_TINY = 1e-12                       # below Go's 1ns resolution: stands for a 0s latency in the histogram
+_TINY_BUCKET = math.floor(math.log(_TINY) / HIST_RATIO)
+
+
+def _buckets(vals) -> Counter:
+    """Histogram bucket counts of many latencies in one C-level pass (no Python call per value)."""
+    return Counter(map(math.floor, map(truediv, map(math.log, map(max, vals, repeat(_TINY))),
+                                       repeat(HIST_RATIO))))
+
+
 class _Latency:
-    """Exact samples up to a cap, then a log-bucket histogram (memory flat in input size)."""
+    """Exact samples (a flat double array) up to a cap, then a log-bucket histogram (memory flat)."""
 
     __slots__ = ("values", "hist", "count", "total", "max")
 
     def __init__(self) -> None:
-        self.values: Optional[list[float]] = []
-        self.hist: Optional[dict[int, int]] = None
+        self.values: Optional[array] = array("d")
+        self.hist: Optional[Counter] = None
         self.count = 0
         self.total = 0.0
         self.max = 0.0
@@ -162,30 +191,28 @@ class _Latency:
         if self.values is not None:
             self.values.append(v)
             if len(self.values) >= EXACT_LATENCY_CAP:
-                self.hist = {}
-                for x in self.values:
-                    self._bucket(x)
-                self.values = None
+                self._to_hist()
         else:
-            self._bucket(v)
+            self.hist.update(_buckets((v,)))
 
     def extend(self, vals: list) -> None:
+        if not vals:
+            return
         self.count += len(vals)
         self.total += sum(vals)
         m = max(vals)
         if m > self.max:
             self.max = m
-        if self.values is not None and len(self.values) + len(vals) < EXACT_LATENCY_CAP:
+        if self.values is not None:
             self.values.extend(vals)
-            return
-        for v in vals:
-            self.count -= 1
-            self.total -= v
-            self.add(v)
+            if len(self.values) >= EXACT_LATENCY_CAP:
+                self._to_hist()
+        else:
+            self.hist.update(_buckets(vals))
 
-    def _bucket(self, v: float) -> None:
-        b = -10_000 if v <= 0 else int(math.floor(math.log(v) / HIST_RATIO))
-        self.hist[b] = self.hist.get(b, 0) + 1
+    def _to_hist(self) -> None:
+        self.hist = _buckets(self.values)
+        self.values = None
 
     def percentile(self, q: float) -> Optional[float]:
         if not self.count:
@@ -198,7 +225,7 @@ class _Latency:
         for b in sorted(self.hist):
             seen += self.hist[b]
             if seen >= rank:
-                return 0.0 if b == -10_000 else math.exp((b + 0.5) * HIST_RATIO)
+                return 0.0 if b <= _TINY_BUCKET else math.exp((b + 0.5) * HIST_RATIO)
         return self.max
 
     def summary(self) -> dict:
@@ -248,6 +275,10 @@ class LogStats:
         self._source = "-"
         self._lineno = 0
         self._cfg_buf: Optional[list] = None
+        # fast path: timestamp column -> end second, (request, status) columns -> (path, status,
+        # method), client column -> address
+        self._fast_caches: tuple[dict, dict, dict] = ({}, {}, {})
+        self._paths: dict[str, str] = {}
 
     # ----------------------------------------------------------------- input
     def feed_file(self, path: str) -> dict:
@@ -319,13 +350,23 @@ class LogStats:
         info["server_configs"] = len(self.server_configs) - before[1]
 
     def _chunk(self, chunk: str, counts: dict) -> None:
-        """Parse complete lines: access lines in bulk (regex in C), the rest one by one."""
+        """Parse complete lines: access lines in bulk (split at '|' when every one fits, else the
+        full regex, which also samples malformed ones), the rest one by one."""
         if "\x1b" in chunk:
             chunk = _ANSI.sub("", chunk)
-        lines = chunk.split("\n")
         base = self._lineno
         n_gin = chunk.count("[GIN] ")
-        if n_gin:
+        if n_gin and n_gin == chunk.count("\n") + 1 and self._gin_fast(chunk, n_gin):
+            counts["gin"] += n_gin      # a block of pure access lines
+            self._lineno = base + n_gin
+            return
+        lines = chunk.split("\n")
+        if n_gin and n_gin < len(lines):
+            gin_lines = list(compress(lines, map(str.__contains__, lines, repeat("[GIN] "))))
+            if len(gin_lines) == n_gin and self._gin_fast("\n".join(gin_lines), n_gin):
+                counts["gin"] += n_gin
+                n_gin = -n_gin          # done; the loop below handles the other lines
+        if n_gin > 0:
             found = _GIN_RE.findall(chunk)
             if len(found) != n_gin:     # some access lines are malformed: go line by line
                 found = []
@@ -339,7 +380,7 @@ class LogStats:
                             self._unparsed(line)
             counts["gin"] += len(found)
             self._gin_batch(found)
-        if n_gin < len(lines):
+        if abs(n_gin) < len(lines):
             handle = self._handle
             for i, line in enumerate(lines):
                 if "[GIN] " not in line:
@@ -399,6 +440,125 @@ class LogStats:
         return line
 
     # ------------------------------------------------------------------ GIN
+    def _gin_fast(self, text: str, n: int) -> bool:
+        """Aggregate ``n`` access lines (joined by newlines) with C-level str/Counter operations.
+
+        Cut at the four '|' of each line, the columns are validated per DISTINCT value (timestamps,
+        statuses, clients and requests repeat), latencies in one regex pass over the column.
+        Returns False, having changed nothing, when any line does not fit; the caller then takes
+        the regex path, which handles (and samples) malformed lines."""
+        f = text.replace("\n", "|").split("|")
+        if len(f) != 5 * n:
+            return False
+        c0, c1, c2, c3, c4 = f[0::5], f[1::5], f[2::5], f[3::5], f[4::5]
+        del f
+        caches = self._fast_caches
+        ts_map, req_map, ip_map = caches
+        # Only the last 28 characters ("[GIN] 2025/02/20 - 16:34:14 ") matter: journald, Docker or
+        # repeat prefixes before them vary per line and are ignored, as the regex path does.
+        tails = list(map(_TAIL28, c0))
+        for v in set(tails).difference(ts_map):
+            m = _COL_TS.fullmatch(v)
+            e = self._gin_time(m.group(1)) if m else None
+            if e is None:
+                return False
+            ts_map[v] = e
+        quad = Counter(zip(c4, c1, c3))     # (request, status, client) columns: few distinct
+        for r, st, ip in quad:
+            if (r, st) not in req_map:
+                m, sm = _COL_REQ.match(r), _COL_STATUS.fullmatch(st)
+                if not (m and sm):
+                    return False
+                # paths interned: the per-path split below compares by identity
+                path = self._paths.setdefault(m.group(2), m.group(2))
+                req_map[(r, st)] = (path, sm.group(1), m.group(1))
+            if ip not in ip_map:
+                m = _COL_IP.fullmatch(ip)
+                if not m:
+                    return False
+                ip_map[ip] = m.group(1)
+        lats = _latency_column(c2)
+        if lats is None:
+            return False
+        # Validated: from here on only aggregation.
+        self.requests += n
+        tri_out, clients = self._tri, self.clients
+        paths = {}                                              # request column -> path
+        for (r, st, ip), c in quad.items():
+            k = req_map[(r, st)]
+            tri_out[k] += c
+            clients[ip_map[ip]] += c
+            paths[r] = k[0]
+        p_col = list(map(paths.__getitem__, c4))
+        distinct = set(paths.values())
+        latency = self.latency
+        if len(distinct) <= 16:
+            for p in distinct:
+                lat = latency.get(p)
+                if lat is None:
+                    lat = latency[p] = _Latency()
+                lat.extend(list(compress(lats, map(is_, p_col, repeat(p)))))
+        else:       # many paths (scanners): one pass grouping values per path
+            groups: dict[str, list] = {}
+            for p, v in zip(p_col, lats):
+                g = groups.get(p)
+                if g is None:
+                    g = groups[p] = []
+                g.append(v)
+            for p, vals in groups.items():
+                lat = latency.get(p)
+                if lat is None:
+                    lat = latency[p] = _Latency()
+                lat.extend(vals)
+        e_col = list(map(ts_map.__getitem__, tails))
+        self._concurrency(e_col, lats)
+        if len(ts_map) > 4096:          # timestamps move on: old seconds are not seen again
+            ts_map.clear()
+        if max(map(len, caches)) > FAST_CACHE_MAX:
+            for c in caches + (self._paths,):     # together: cached keys refer to interned paths
+                c.clear()
+        return True
+
+    def _concurrency(self, e_col: list, lats: list) -> None:
+        """Per-second/per-minute accounting of access lines given as end seconds and latencies."""
+        busy = self._busy
+        per_minute = self.per_minute
+        # The true end of a request logged at second e is taken as e + 0.5, so the part of each
+        # request inside its logged second is min(latency, 0.5); only the rest of longer requests
+        # is spread over earlier seconds.
+        for e, grp in groupby(zip(e_col, map(min, lats, repeat(0.5))), key=itemgetter(0)):
+            vals = list(map(itemgetter(1), grp))
+            minute = e // 60
+            per_minute[minute] = per_minute.get(minute, 0) + len(vals)
+            busy[e] = busy.get(e, 0.0) + sum(vals)
+        lo, hi = min(e_col), max(e_col)
+        if self.first_ts is None or lo < self.first_ts:
+            self.first_ts = lo
+        if self.last_ts is None or hi > self.last_ts:
+            self.last_ts = hi
+        slow = list(compress(range(len(lats)), map(lt, repeat(0.5), lats)))
+        if slow:
+            ends = list(map(e_col.__getitem__, slow))
+            starts = list(map(sub, ends, map(sub, map(lats.__getitem__, slow), repeat(0.5))))
+            first = list(map(math.floor, starts))
+            folded = self._folded_before
+            if folded is not None and min(first) < folded:
+                for e, lat in zip(ends, map(lats.__getitem__, slow)):
+                    self._account_before(e, lat - 0.5)
+            else:
+                # Same arithmetic as _account_before: the fraction of the first second, then
+                # +1/-1 over the whole seconds in between (net zero when there are none).
+                bget = busy.get
+                for sa, frac in zip(first, map(sub, map(add, first, repeat(1)), starts)):
+                    busy[sa] = bget(sa, 0.0) + frac
+                diff = self._diff
+                for k, c in Counter(map(add, first, repeat(1))).items():
+                    diff[k] = diff.get(k, 0) + c
+                for k, c in Counter(ends).items():
+                    diff[k] = diff.get(k, 0) - c
+        if len(busy) > BUSY_COMPACT_AT:
+            self._compact()
+
     def _gin_batch(self, found: list) -> None:
         """Aggregate access lines given as regex groups
         (time, status, number, unit, compound-rest, ip, method, path).
@@ -685,6 +845,39 @@ class LogStats:
             "unparsed_lines": self.unparsed,
             "unparsed_samples": self.unparsed_samples,
         }
+
+
+def _latency_column(col: list) -> Optional[list]:
+    """Latency column (``"  971.777µs "`` ...) -> seconds, or None if any value does not fit."""
+    j = "\n".join(col) + "\n"
+    for unit, repl in _LAT_UNITS:
+        if unit in j:
+            j = j.replace(unit, repl)
+    n = len(col)
+    # Every value must have been " *NUMBER UNIT " (one rewrite each, no space before the unit);
+    # "5m" and other forms go to the regex path.
+    if j.count("|") != n or _LAT_STRAY.search(j):
+        return None
+    tok = j.replace("|", "\n").split("\n")
+    nums, mults = tok[0:2 * n:2], tok[1:2 * n:2]
+    if "m" in j:    # compound "5m8s", "1h24m39s" (the trailing "s" became "|s"); an "h" without
+        # an "m" is no Go output: float() rejects it below and the regex path takes over
+        cache = _COMPOUND_TOKENS
+        for i in compress(range(n), map(str.__contains__, nums, repeat("m"))):
+            tok = nums[i]
+            v = cache.get(tok)
+            if v is None:
+                text = tok.lstrip(" ") + "s"
+                v = (parse_go_duration(text) or 0.0) if _LAT_COMPOUND.fullmatch(text) else False
+                if len(cache) < 100_000:
+                    cache[tok] = v
+            if v is False or mults[i] != "s":
+                return None
+            nums[i] = v
+    try:
+        return list(map(mul, map(float, nums), map(_LAT_MULT.__getitem__, mults)))
+    except (ValueError, KeyError):
+        return None
 
 
 def _kv(line: str) -> dict[str, str]:
