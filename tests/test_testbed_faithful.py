@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from migrate.protocol import fetch
+from migrate.exchange import ChatRequest, Message, Sampling
+from migrate.protocol import Backend, Timeouts, fetch, send
 from tests.conftest import shared_dir
 from tests.realdata_loader import load
 
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.engine
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
 NS_FIELDS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
              "eval_count", "eval_duration")
+# Inference calls wait as long as a loaded 2-core CI box may need: fetch's probe defaults (20 s in
+# total) were exceeded by the truncation and /v1 tests when other engines shared the machine.
+SLOW = Timeouts(read=120.0, stall=60.0, total=300.0)
 
 
 def _real_json_block(name: str, start: str) -> dict:
@@ -34,7 +38,7 @@ def _lines(text: str) -> list[dict]:
 
 
 def _post(url, path, body):
-    return fetch(url, path, method="POST", json=body)
+    return fetch(url, path, method="POST", json=body, timeouts=SLOW)
 
 
 def chat(srv, **kw):
@@ -261,3 +265,90 @@ def test_v1_nonstream_and_404_match_real(ollama_server):
     body404 = json.loads(real404.lines[0])
     r = _v1(ollama_server, model="not-found-model")
     assert r.status == real404.status == 404 and r.json == body404
+
+
+# --- live relay and determinism --------------------------------------------------------------------
+
+def _generation(engine_url: str) -> tuple[float, float]:
+    """llama.cpp's own counters: tokens generated and seconds spent generating them."""
+    text = fetch(engine_url, "/metrics").text
+    values = dict(re.findall(r"^llamacpp:(tokens_predicted_total|tokens_predicted_seconds_total) (\S+)$",
+                             text, re.M))
+    return float(values["tokens_predicted_total"]), float(values["tokens_predicted_seconds_total"])
+
+
+@pytest.mark.parametrize("protocol", ["ollama", "openai"])
+def test_stream_is_relayed_live(llamacpp_server, ollama_server, protocol):
+    seen = {}
+
+    def on_delta(delta):
+        if delta.content and "running" not in seen:
+            # Is the server still inside its engine call when the client reads the first token?
+            seen["running"] = ollama_server.admission.running
+
+    before = _generation(llamacpp_server.url)
+    req = ChatRequest(model=ollama_server.model,
+                      messages=[Message(role="user", content="Count from 1 to 30, comma separated.")],
+                      sampling=Sampling(temperature=0, max_tokens=24), stream=True)
+    ex = send(Backend(ollama_server.url, protocol, timeouts=SLOW), req, on_delta=on_delta)
+    after = _generation(llamacpp_server.url)
+    assert ex.error is None and ex.usage.completion_tokens >= 12, (ex.error, ex.usage)
+    tokens, seconds = after[0] - before[0], after[1] - before[1]
+    assert tokens == ex.usage.completion_tokens       # the counters cover exactly this request
+    token_s = seconds / tokens
+    t = ex.timings
+    assert seen["running"] == 1
+    # A buffering relay delivers every chunk at once (first content == end); a live one spreads
+    # them over the engine's generation time, ~tokens-1 token times.
+    assert t.end - t.first_content > 4 * token_s, (t.end - t.first_content, token_s)
+    assert t.ttft_s + 4 * token_s < t.e2e_s
+
+
+def test_repeated_greedy_requests_agree(ollama_server):
+    # With llama.cpp's prompt cache on, the second identical request answered this prompt
+    # differently from the first; the server turns it off so old-vs-old repeats agree.
+    body = {"model": ollama_server.model, "stream": False,
+            "messages": [{"role": "user", "content": "Write a haiku about the sea."}],
+            "options": {"num_predict": 24, "temperature": 0}}
+    answers = [_post(ollama_server.url, "/api/chat", body).json["message"]["content"] for _ in range(2)]
+    assert answers[0] and answers[0] == answers[1], answers
+
+
+def test_abandoned_request_frees_the_slot(ollama_server):
+    # A client that gives up must not keep the only slot (num_parallel=1) busy for the next one.
+    import asyncio
+
+    from migrate.protocol import send_async
+
+    req = ChatRequest(model=ollama_server.model, messages=[Message(role="user", content="Count to 100.")],
+                      sampling=Sampling(temperature=0, max_tokens=32), stream=False)
+    log_before = len(ollama_server.log_path.read_text())
+
+    async def give_up():
+        task = asyncio.create_task(send_async(Backend(ollama_server.url, "ollama", timeouts=SLOW), req))
+        while ollama_server.admission.running == 0 and not task.done():
+            await asyncio.sleep(0.005)   # poll the condition "the server holds the slot"
+        task.cancel()
+
+    asyncio.run(give_up())
+    r = chat(ollama_server, stream=False)
+    assert r.status == 200
+    assert re.search(r'\| 499 \|.*POST     "/api/chat"', ollama_server.log_path.read_text()[log_before:])
+
+
+@pytest.mark.parametrize("protocol", ["ollama", "openai"])
+def test_tool_call_is_relayed_whole_in_one_chunk(ollama_server, protocol):
+    # Content is relayed live, but a call is held until the engine finished it: Ollama's native API
+    # sends each call whole in one chunk and its /v1 layer sends it whole in one delta.
+    from importlib.resources import files
+
+    body = json.loads(files("migrate.testbed").joinpath("data", "fewshot_tools.json").read_text())
+    body.update(model=ollama_server.model, max_tokens=32, stream=True)
+    ex = send(Backend(ollama_server.url, protocol, timeouts=SLOW), ChatRequest.from_openai(body))
+    assert ex.error is None and len(ex.tool_calls) == 1, (ex.error, ex.content)
+    call_deltas = [d for d in ex.deltas if d.tool_name is not None or d.arguments_fragment]
+    assert len(call_deltas) == 1 and call_deltas[0].tool_name == "get_weather"
+    assert isinstance(ex.tool_calls[0].arguments, dict) and set(ex.tool_calls[0].arguments) == {"city"}
+    assert "<tool_call>" not in ex.content
+    if protocol == "openai":
+        assert json.loads(call_deltas[0].arguments_fragment) == ex.tool_calls[0].arguments

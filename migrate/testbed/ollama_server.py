@@ -15,15 +15,16 @@ temperature 1.0 when omitted), and reproduces the behaviours a migration trips o
 - a log file in Ollama's formats (slog ``server config`` / ``Listening on`` lines, gin access lines).
 
 Every engine call goes through ``migrate.protocol`` (chat via ``send_async``, template/tokenize via
-``fetch_async``); this module never parses SSE. The engine's answer is complete before the NDJSON
-is written, so chunk timestamps are the engine's observed arrival times, replayed.
+``fetch_async``); this module never parses SSE. Streamed answers are relayed LIVE: each content
+delta is written as the engine produces it (``send_async(on_delta=...)``), so the client's TTFT is
+the engine's, not its end-to-end time. Tool calls are written whole once the engine has finished
+them, as Ollama does.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-import os
 import random
 import socket
 import string
@@ -38,15 +39,16 @@ from typing import Any, Optional
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..exchange import ChatRequest, Exchange, Message, ResponseFormat, Sampling, ToolCall
+from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Message, ResponseFormat, Sampling, ToolCall
 from ..protocol import Backend, Timeouts, fetch_async, send_async
 from .model import MODEL_NAME
 
 OLLAMA_VERSION = "0.11.6"
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
+CLIENT_CLOSED = 499     # what Ollama's access log shows for a request the client abandoned
 REGISTRY = "registry.ollama.ai/library/"
 
 # "Modelfile" parameters of the served model (what the real gemma3 library models ship).
@@ -177,6 +179,10 @@ class Busy(Exception):
     pass
 
 
+class EngineError(Exception):
+    """An engine call made while preparing a request failed (answered like a runner failure)."""
+
+
 class Admission:
     """``num_parallel`` requests run; up to ``max_queue`` wait; the next one is refused (503)."""
 
@@ -236,7 +242,8 @@ class OllamaTestServer:
                  num_parallel: int = 1, max_queue: int = 512, engine_ctx_per_slot: Optional[int] = None,
                  engine_model: str = MODEL_NAME, gguf_path: Optional[Path] = None,
                  log_path: Optional[Path] = None, version: str = OLLAMA_VERSION,
-                 keep_alive_s: int = 300, engine_timeouts: Optional[Timeouts] = None):
+                 keep_alive_s: int = 300, engine_timeouts: Optional[Timeouts] = None,
+                 cache_prompt: bool = False):
         self.engine_url = engine_url.rstrip("/")
         self.model = model
         self.num_ctx = num_ctx
@@ -251,6 +258,15 @@ class OllamaTestServer:
             tempfile.mkdtemp(prefix="migrate-ollama-")) / "server.log"
         self.backend = Backend(url=self.engine_url, protocol="openai", kind="llamacpp",
                                timeouts=engine_timeouts or Timeouts(read=120.0, total=600.0))
+        # Template/tokenize calls made while preparing a request: as patient as the chat call
+        # itself, since on a loaded machine they queue behind the engine's decoding threads.
+        t = self.backend.timeouts
+        self.engine_fetch_timeouts = Timeouts(connect=t.connect, read=t.read, stall=t.stall, total=t.read)
+        # llama.cpp reuses a cached prompt prefix by default, and its logits then differ slightly
+        # from a fresh prefill: a repeated identical greedy request gave a different answer than
+        # the first one (measured). Old-vs-old repeats must agree or every comparison against this
+        # server drowns in noise, so by default every request is prefilled afresh.
+        self.cache_prompt = cache_prompt
         self.admission = Admission(num_parallel, max_queue)
         self.models: dict[str, ServedModel] = {}
         self.last_used = time.time()
@@ -493,75 +509,99 @@ class OllamaTestServer:
                            extras={"ollama_num_ctx": {"value": options.get("num_ctx")}})
 
     # -- truncation --
-    async def _count(self, messages: list[Message], tools: list[dict]) -> Optional[int]:
+    async def _engine(self, path: str, payload: dict) -> dict:
+        """One template/tokenize call; a failure is an engine error, never a silent zero count."""
+        result = await fetch_async(self.engine_url, path, method="POST", json=payload,
+                                   timeouts=self.engine_fetch_timeouts)
+        if not result.ok or not isinstance(result.json, dict):
+            reason = result.error.message if result.error else f"HTTP {result.status}"
+            raise EngineError(f"engine {path} failed: {reason}")
+        return result.json
+
+    async def _count(self, messages: list[Message], tools: list[dict]) -> int:
         payload: dict = {"messages": [_openai_message(m) for m in messages]}
         if tools:
             payload["tools"] = tools
-        rendered = await fetch_async(self.engine_url, "/apply-template", method="POST", json=payload)
-        if not rendered.ok or not isinstance(rendered.json, dict):
-            return None
-        tokens = await fetch_async(self.engine_url, "/tokenize", method="POST",
-                                   # tokenized exactly as llama-server tokenizes a chat prompt
-                                   json={"content": rendered.json.get("prompt", ""), "add_special": True,
-                                         "parse_special": True})
-        if not tokens.ok or not isinstance(tokens.json, dict):
-            return None
-        return len(tokens.json.get("tokens") or [])
+        rendered = await self._engine("/apply-template", payload)
+        # tokenized exactly as llama-server tokenizes a chat prompt
+        tokens = await self._engine("/tokenize", {"content": rendered.get("prompt", ""), "add_special": True,
+                                                  "parse_special": True})
+        return len(tokens.get("tokens") or [])
 
-    async def _truncate(self, req: ChatRequest, limit: int) -> tuple[Optional[int], Optional[int]]:
+    async def _truncate(self, req: ChatRequest, limit: int) -> tuple[int, int]:
         """Front-truncate ``req.messages`` in place to fit ``limit`` tokens. Returns (original, new)."""
         original = await self._count(req.messages, req.tools)
-        if original is None or original <= limit:
+        if original <= limit:
             return original, original
         msgs = list(req.messages)
         system = [m for m in msgs if m.role == "system"][:1]
         rest = [m for m in msgs if m not in system]
         keep = await self._count(system, req.tools) if system else 0
-        count = original
-        while len(rest) > 1 and count > limit:
-            rest.pop(0)      # drop the oldest non-system message
-            count = await self._count(system + rest, req.tools) or 0
+        # Keep the longest suffix of messages that fits (what dropping the oldest one at a time
+        # finds, as the count only shrinks with fewer messages), by bisection: a few engine
+        # round trips instead of one per dropped message.
+        lo, hi = 1, len(rest) - 1          # drop counts: 0 is known too long; the last message stays
+        counts = {0: original}
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            counts[mid] = await self._count(system + rest[mid:], req.tools)
+            if counts[mid] <= limit:
+                hi = mid - 1
+            else:
+                lo = mid + 1
+        drop = max(0, min(lo, len(rest) - 1))
+        rest = rest[drop:]
+        count = counts.get(drop)
+        if count is None:
+            count = await self._count(system + rest, req.tools)
         if count > limit and rest and rest[0].content:
             target = rest[0]
-            ids = await fetch_async(self.engine_url, "/tokenize", method="POST",
-                                    json={"content": target.content, "add_special": False})
-            toks = (ids.json or {}).get("tokens") or [] if ids.ok else []
+            ids = await self._engine("/tokenize", {"content": target.content, "add_special": False})
+            toks = ids.get("tokens") or []
             cut = min(len(toks), count - limit + 1)
-            text = await fetch_async(self.engine_url, "/detokenize", method="POST",
-                                     json={"tokens": toks[cut:]})
-            target.content = ((text.json or {}).get("content") or "") if text.ok else ""
-            count = await self._count(system + rest, req.tools) or 0
+            text = await self._engine("/detokenize", {"tokens": toks[cut:]})
+            target.content = text.get("content") or ""
+            count = await self._count(system + rest, req.tools)
         req.messages = system + rest
         self.slog("WARN", "runner.go:131", "truncating input prompt", limit=limit, prompt=original,
                   keep=keep or 0, new=count)
         return original, count
 
-    async def _run(self, request: Request, body: dict, *, generate: bool, openai_layer: bool
-                   ) -> tuple[Prepared, Exchange]:
+    async def _run(self, request: Request, body: dict, *, generate: bool, openai_layer: bool,
+                   relay: Optional["_Relay"] = None) -> tuple[Prepared, Exchange]:
         received = time.time_ns()
         model = self._model(str(body.get("model")))
         if body.get("tools") and "tools" not in model.capabilities:
             raise BadRequest(f"{REGISTRY}{model.name} does not support tools")
         req = self._from_native(body, generate=generate)
-        return await self._execute(model, req, received, body.get("options") or {})
+        return await self._execute(model, req, received, body.get("options") or {}, relay=relay)
 
-    async def _execute(self, model: ServedModel, req: ChatRequest, received: int, options: dict
-                       ) -> tuple[Prepared, Exchange]:
-        req.extras = {}
+    async def _execute(self, model: ServedModel, req: ChatRequest, received: int, options: dict,
+                       relay: Optional["_Relay"] = None) -> tuple[Prepared, Exchange]:
+        """Admission, truncation, then the engine call. With a ``relay``, it is told when the request
+        was admitted (the HTTP status is then 200) and receives each delta as it arrives."""
+        req.extras = {"openai": {"cache_prompt": self.cache_prompt}}
         limit = options.get("num_ctx") if isinstance(options.get("num_ctx"), int) else self.num_ctx
         if self.engine_ctx_per_slot:
             limit = min(limit, int(self.engine_ctx_per_slot))
         async with self.admission:
+            if relay is not None:
+                relay.admitted()
             prepared = Prepared(model, req, received)
-            original, new = await self._truncate(req, limit)
-            if original is not None and new is not None and new < original:
-                prepared.truncated_from = original
-            prepared.prompt_tokens_estimate = new
-            prepared.extra["load_ns"] = time.time_ns() - received
             # Always stream from the engine: the first-token time splits prompt eval from eval
             # (Ollama's prompt_eval_duration / eval_duration) even when the client did not stream.
             client_stream, req.stream = req.stream, True
-            ex = await send_async(self.backend, req)
+            try:
+                original, new = await self._truncate(req, limit)
+            except EngineError as exc:
+                ex = Exchange(request=req, protocol="openai", url=self.engine_url,
+                              error=ErrorInfo("server_error", str(exc)), finish_reason="error")
+            else:
+                if new < original:
+                    prepared.truncated_from = original
+                prepared.prompt_tokens_estimate = new
+                prepared.extra["load_ns"] = time.time_ns() - received
+                ex = await send_async(self.backend, req, on_delta=relay.put if relay and relay.live else None)
             req.stream = client_stream
             self.last_used = time.time()
         return prepared, ex
@@ -582,34 +622,38 @@ class OllamaTestServer:
             empty = (not body.get("prompt")) if generate else not body.get("messages")
             if empty:   # an empty request only loads the model
                 return _json(self._load_response(model.name, generate))
-            prepared, ex = await self._run(request, body, generate=generate, openai_layer=False)
+            stream = bool(body.get("stream", True))
+            relay = _Relay(live=stream)
+            await relay.start(self._run(request, body, generate=generate, openai_layer=False, relay=relay))
         except BadRequest as exc:
             return _error(exc.status, str(exc))
         except Busy as exc:
             return _error(503, str(exc))
-        stream = bool(body.get("stream", True))
         name = model.name
+        if stream:
+            return _RelayResponse(self._native_stream(name, relay, generate), relay,
+                                  media_type="application/x-ndjson")
+        finished = await relay.unless_disconnected(request.receive)
+        if finished is None:
+            return Response(status_code=CLIENT_CLOSED)
+        prepared, ex = finished
         if generate and ex.error is None:
             await self._context(prepared, ex)
-        if not stream:
-            if ex.error is not None:
-                return _error(500, ex.error.message)
-            return _json(self._final_native(name, prepared, ex, generate, content=ex.content,
-                                            tool_calls=ex.tool_calls))
-        return StreamingResponse(_aiter(self._native_lines(name, prepared, ex, generate)),
-                                 media_type="application/x-ndjson")
+        if ex.error is not None:
+            return _error(500, ex.error.message)
+        return _json(self._final_native(name, prepared, ex, generate, content=ex.content,
+                                        tool_calls=ex.tool_calls))
 
     async def _context(self, prepared: Prepared, ex: Exchange) -> None:
         """/api/generate's deprecated ``context``: token ids of the rendered prompt plus the answer."""
-        rendered = await fetch_async(self.engine_url, "/apply-template", method="POST",
-                                     json={"messages": [_openai_message(m) for m in prepared.request.messages]})
-        if not rendered.ok or not isinstance(rendered.json, dict):
-            return
-        text = rendered.json.get("prompt", "") + ex.content
-        tokens = await fetch_async(self.engine_url, "/tokenize", method="POST",
-                                   json={"content": text, "add_special": False, "parse_special": True})
-        if tokens.ok and isinstance(tokens.json, dict):
-            prepared.extra["context"] = list(tokens.json.get("tokens") or [])
+        try:
+            rendered = await self._engine("/apply-template", {
+                "messages": [_openai_message(m) for m in prepared.request.messages]})
+            tokens = await self._engine("/tokenize", {"content": rendered.get("prompt", "") + ex.content,
+                                                      "add_special": False, "parse_special": True})
+        except EngineError:
+            return      # the answer itself is complete; only the deprecated field is missing
+        prepared.extra["context"] = list(tokens.get("tokens") or [])
 
     def _load_response(self, name: str, generate: bool) -> dict:
         if generate:
@@ -662,19 +706,26 @@ class OllamaTestServer:
         out.update(self._metrics(prepared, ex))
         return out
 
-    def _native_lines(self, name: str, prepared: Prepared, ex: Exchange, generate: bool):
-        clock = _Clock()
-        for d in ex.deltas:
-            created = go_time(clock.wall_ns(d.t))
+    async def _native_stream(self, name: str, relay: "_Relay", generate: bool):
+        # Content is written as it arrives; tool-call fragments stay with the decoder until the
+        # engine is done, because Ollama sends each call whole in one chunk.
+        async for d in relay.deltas():
             if d.content:
                 if generate:
-                    yield _line({"model": name, "created_at": created, "response": d.content, "done": False})
+                    yield _line({"model": name, "created_at": go_time(), "response": d.content, "done": False})
                 else:
-                    yield _line({"model": name, "created_at": created,
+                    yield _line({"model": name, "created_at": go_time(),
                                  "message": {"role": "assistant", "content": d.content}, "done": False})
+        try:
+            prepared, ex = await relay.result()
+        except Exception as exc:   # noqa: BLE001 - the status is sent: end the stream as Ollama does
+            yield _line({"error": f"{type(exc).__name__}: {exc}"})
+            return
+        if generate and ex.error is None:
+            await self._context(prepared, ex)
         if ex.tool_calls and not generate:
             # A tool call arrives whole in one done:false chunk with empty content.
-            yield _line({"model": name, "created_at": go_time(clock.wall_ns(ex.timings.end)),
+            yield _line({"model": name, "created_at": go_time(),
                          "message": {"role": "assistant", "content": "",
                                      "tool_calls": [_native_call(tc) for tc in ex.tool_calls]},
                          "done": False})
@@ -711,20 +762,31 @@ class OllamaTestServer:
             req.model = self.engine_model
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             req.include_usage = True
-            prepared, ex = await self._execute(model, req, time.time_ns(), {})
+            stream = req.stream      # _execute streams from the engine whatever the client asked
+            relay = _Relay(live=stream)
+            await relay.start(self._execute(model, req, time.time_ns(), {}, relay=relay))
         except BadRequest as exc:
             return _openai_error(exc.status, str(exc))
         except Busy as exc:
             return _openai_error(503, str(exc))
         cid = f"chatcmpl-{random.randint(0, 998)}"
         created = int(time.time())
-        reason = "length" if ex.finish_reason == "length" else "stop"
-        if ex.tool_calls and reason == "stop":
-            reason = "tool_calls"
-        metrics = self._metrics(prepared, ex)
-        usage = {"prompt_tokens": metrics["prompt_eval_count"], "completion_tokens": metrics["eval_count"],
-                 "total_tokens": metrics["prompt_eval_count"] + metrics["eval_count"]}
-        if not req.stream:
+
+        def outcome(prepared: Prepared, ex: Exchange) -> tuple[str, dict]:
+            reason = "length" if ex.finish_reason == "length" else "stop"
+            if ex.tool_calls and reason == "stop":
+                reason = "tool_calls"
+            metrics = self._metrics(prepared, ex)
+            return reason, {"prompt_tokens": metrics["prompt_eval_count"],
+                            "completion_tokens": metrics["eval_count"],
+                            "total_tokens": metrics["prompt_eval_count"] + metrics["eval_count"]}
+
+        if not stream:
+            finished = await relay.unless_disconnected(request.receive)
+            if finished is None:
+                return Response(status_code=CLIENT_CLOSED)
+            prepared, ex = finished
+            reason, usage = outcome(prepared, ex)
             if ex.error is not None:
                 return _openai_error(500, ex.error.message)
             message: dict = {"role": "assistant", "content": ex.content}
@@ -740,16 +802,26 @@ class OllamaTestServer:
                          "system_fingerprint": "fp_ollama",
                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
-        def events():
-            for d in ex.deltas:
+        def error_event(message: str) -> str:
+            return _sse({"error": {"message": message, "type": "api_error", "param": None, "code": None}})
+
+        async def events():
+            # Content live; a tool call whole in one delta once the engine has finished it.
+            async for d in relay.deltas():
                 if d.content:
                     yield chunk({"role": "assistant", "content": d.content}, None)
+            try:
+                prepared, ex = await relay.result()
+            except Exception as exc:   # noqa: BLE001 - the status is sent: end the stream with an error
+                yield error_event(f"{type(exc).__name__}: {exc}")
+                yield "data: [DONE]\n\n"
+                return
+            reason, usage = outcome(prepared, ex)
             if ex.tool_calls:
                 yield chunk({"role": "assistant", "content": "",
                              "tool_calls": [_openai_call(tc, i) for i, tc in enumerate(ex.tool_calls)]}, None)
             if ex.error is not None:
-                yield _sse({"error": {"message": ex.error.message, "type": "api_error", "param": None,
-                                      "code": None}})
+                yield error_event(ex.error.message)
                 yield "data: [DONE]\n\n"
                 return
             yield chunk({"role": "assistant", "content": ""}, reason)
@@ -759,22 +831,86 @@ class OllamaTestServer:
                             "usage": usage})
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(_aiter(events()), media_type="text/event-stream")
+        return _RelayResponse(events(), relay, media_type="text/event-stream")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-class _Clock:
-    """Maps perf_counter readings (Exchange timings) onto wall-clock nanoseconds."""
+class _Relay:
+    """One engine exchange run as a task, its deltas handed to the response as they arrive.
 
-    def __init__(self):
-        self.perf = time.perf_counter()
-        self.wall = time.time_ns()
+    ``send_async`` calls ``put`` synchronously with each delta; the response generator awaits them.
+    The HTTP status is settled once the request is admitted: a 503 (or 400) before, 200 after.
+    """
 
-    def wall_ns(self, t: Optional[float]) -> int:
-        if t is None:
-            return time.time_ns()
-        return self.wall + int((t - self.perf) * 1e9)
+    def __init__(self, live: bool = True):
+        self.live = live        # relay deltas (a streamed answer) or only the outcome
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._admitted = asyncio.get_running_loop().create_future()
+        self._task: Optional[asyncio.Task] = None
+
+    def admitted(self) -> None:
+        if not self._admitted.done():
+            self._admitted.set_result(None)
+
+    def put(self, delta: Delta) -> None:
+        self._queue.put_nowait(delta)
+
+    async def start(self, coro) -> None:
+        """Run ``coro``; return once admitted, or raise what it raised before that (Busy, ...)."""
+        self._task = asyncio.create_task(coro)
+        # The end marker is queued by the done-callback, i.e. after the task's last delta.
+        self._task.add_done_callback(lambda _task: self._queue.put_nowait(None))
+        try:
+            await asyncio.wait({self._task, self._admitted}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            self.cancel()       # the client went away while queued
+            raise
+        if not self._admitted.done():
+            self._task.result()
+
+    async def deltas(self):
+        while (delta := await self._queue.get()) is not None:
+            yield delta
+
+    async def result(self) -> tuple[Prepared, Exchange]:
+        return await self._task
+
+    async def unless_disconnected(self, receive) -> Optional[tuple[Prepared, Exchange]]:
+        """The outcome, or None when the client left first: like Ollama, stop the engine request
+        then, rather than hold the slot (and everyone queued behind it) for an answer nobody reads."""
+        gone = asyncio.ensure_future(_disconnect(receive))
+        try:
+            await asyncio.wait({self._task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not self._task.done():
+            self.cancel()
+            return None
+        return self._task.result()
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+async def _disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _RelayResponse(StreamingResponse):
+    """A live stream that stops the engine request (and frees its slot) if the client leaves."""
+
+    def __init__(self, content, relay: _Relay, **kw):
+        super().__init__(content, **kw)
+        self.relay = relay
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.relay.cancel()
 
 
 def _native_call(tc: ToolCall) -> dict:
@@ -826,11 +962,6 @@ def _error(status: int, message: str) -> Response:
 def _openai_error(status: int, message: str) -> Response:
     kind = {400: "invalid_request_error"}.get(status, "api_error")
     return _json({"error": {"message": message, "type": kind, "param": None, "code": None}}, status)
-
-
-async def _aiter(gen):
-    for item in gen:
-        yield item
 
 
 async def _body(request: Request, openai: bool = False) -> dict:
