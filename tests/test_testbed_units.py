@@ -97,3 +97,10 @@ def test_model_cache_is_idempotent_and_gguf_metadata_reads(tmp_path, monkeypatch
     assert meta["general.architecture"] == "gemma3"
     assert meta["gemma3.context_length"] == 32768
     assert meta["tokenizer.ggml.tokens"] is None        # large arrays elided like Ollama's show
+
+
+@pytest.mark.parametrize("ns,text", [(77_516_341_601, "1m17s"), (1_800_000_000_000, "30m0s"),
+                                     (59_999_000_000, "59.999s")])
+def test_gin_truncates_latency_above_a_minute(ns, text):
+    line = gin_line(200, ns, "127.0.0.1", "POST", "/api/chat", when=0)
+    assert line.split("|")[2].strip() == text

@@ -112,6 +112,9 @@ def gin_line(status: int, latency_ns: int, client_ip: str, method: str, path: st
              when: Optional[float] = None) -> str:
     """gin's defaultLogFormatter without colours (stdout is not a TTY)."""
     when = time.time() if when is None else when
+    if latency_ns > 60_000_000_000:
+        # gin truncates latencies above a minute to whole seconds ("5m1s", "30m0s").
+        latency_ns -= latency_ns % 1_000_000_000
     stamp = datetime.fromtimestamp(when).strftime("%Y/%m/%d - %H:%M:%S")
     return (f"[GIN] {stamp} | {status:3d} | {go_duration(latency_ns):>13} | {client_ip:>15} |"
             f" {method:<7}  {json.dumps(path)}")
