@@ -26,7 +26,8 @@ test: $(STAMP) testbed-vllm testbed-litellm
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	bash examples/demo.sh
+	@$(PY) -m migrate.testbed.vllm_env || echo "demo: the vLLM environment could not be built here; falling back to llama.cpp as the new backend"
+	$(PY) examples/demo.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -36,6 +36,10 @@ def main() -> None:
 
 # Each command lives in its own module under migrate/commands/ and is registered here.
 # --- BEGIN commands (one line per command; keep sorted) ---
+from .commands.canary import canary; main.add_command(canary)  # noqa: E402,E702
+from .commands.generate import generate_cmd; main.add_command(generate_cmd)  # noqa: E402,E702
+from .commands.inventory import inventory; main.add_command(inventory)  # noqa: E402,E702
+from .commands.plan import plan_cmd; main.add_command(plan_cmd)  # noqa: E402,E702
 from .commands.probe import probe_command; main.add_command(probe_command)  # noqa: E402,E702
 from .commands.send import send_command; main.add_command(send_command)  # noqa: E402,E702
 from .commands.validate import validate; main.add_command(validate)  # noqa: E402,E702

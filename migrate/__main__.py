@@ -1,0 +1,4 @@
+"""`python -m migrate` is the `migrate` command."""
+from .cli import main
+
+main()
