@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 import pytest
 
 from migrate.inventory.code import scan_code, scan_text
@@ -11,9 +13,19 @@ from migrate.inventory.code import scan_code, scan_text
 APP = Path(__file__).parent / "fixtures" / "code" / "app"
 
 
+# Files the fixture's own .gitignore excludes cannot be committed with it: write them at test time.
+_IGNORED = {"ignored_dir/old.py": 'import requests\nrequests.post("http://localhost:11434/api/chat", json={})\n',
+            "py/skip.generated.py": 'import requests\nrequests.post("http://localhost:11434/api/chat", json={})\n'}
+
+
 @pytest.fixture(scope="module")
-def scan():
-    r = scan_code(str(APP))
+def scan(tmp_path_factory):
+    app = tmp_path_factory.mktemp("code") / "app"
+    shutil.copytree(APP, app)
+    for rel, text in _IGNORED.items():
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app / rel).write_text(text)
+    r = scan_code(str(app))
     return r, {(s["file"], s["line"]): s for s in r["sites"]}
 
 
