@@ -37,6 +37,7 @@ def main() -> None:
 # Each command lives in its own module under migrate/commands/ and is registered here.
 # --- BEGIN commands (one line per command; keep sorted) ---
 from .commands.canary import canary; main.add_command(canary)  # noqa: E402,E702
+from .commands.compat import compat_cmd; main.add_command(compat_cmd)  # noqa: E402,E702
 from .commands.generate import generate_cmd; main.add_command(generate_cmd)  # noqa: E402,E702
 from .commands.inventory import inventory; main.add_command(inventory)  # noqa: E402,E702
 from .commands.plan import plan_cmd; main.add_command(plan_cmd)  # noqa: E402,E702

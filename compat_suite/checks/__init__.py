@@ -1,0 +1,23 @@
+"""One module per aspect; ``REGISTRY`` maps a check name (as cases name it) to its function.
+
+A check takes ``(case, CaseRun, Context)`` and returns one report entry, or a list of them.
+"""
+from __future__ import annotations
+
+from . import chat, defaults, errors, long_context, streaming, structured, tools
+from .base import CRITICAL_CATEGORIES, VERDICTS, CaseRun, Context, SideInfo
+
+REGISTRY = {}
+for _module in (chat, defaults, tools, streaming, structured, long_context, errors):
+    REGISTRY.update(_module.CHECKS)
+
+# The check a case gets when it names none.
+DEFAULT_CHECKS = {
+    "chat": ["response_structure"], "defaults": ["default_behaviour"],
+    "tools": ["tool_call_structure"], "streaming": ["stream_invariants"],
+    "structured": ["json_validity"], "long_context": ["context_window"],
+    "errors": ["error_contract"],
+}
+
+__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CRITICAL_CATEGORIES", "VERDICTS", "CaseRun", "Context",
+           "SideInfo"]

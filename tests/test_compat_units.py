@@ -1,0 +1,385 @@
+"""Unit tests of the compat suite: noise rule, normalisation, case loading, and each check's
+classification of the real differences listed in the test-bed reference (no engine needed)."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compat_suite import noise
+from compat_suite.checks import REGISTRY, CaseRun, Context, SideInfo
+from compat_suite.loader import Case, load_cases, parse_file
+from compat_suite.normalize import differing_fields, text_similarity, tool_call_view
+from migrate.cli import main
+from migrate.errors import MigrateError
+from migrate.exchange import ChatRequest, Delta, ErrorInfo, Exchange, ResponseFormat, ToolCall, Usage
+from migrate.report import validate_report
+
+# ------------------------------------------------------------------------------------------------
+# noise rule
+
+
+def differ(a, b):
+    return a != b
+
+
+def test_noise_same_when_no_raw_difference():
+    j = noise.judge_field("f", [1, 1], [1], differ)
+    assert j.decision == noise.SAME
+
+
+def test_noise_difference_counts_when_old_is_consistent():
+    j = noise.judge_field("f", ["stop", "stop"], ["length"], differ)
+    assert j.decision == noise.DIFFERS and j.noise_rate == 0.0 and j.raw_rate == 1.0
+
+
+def test_noise_difference_within_old_disagreement_is_noise():
+    # old disagrees with itself on every pair; new can't exceed that
+    j = noise.judge_field("f", ["a", "b"], ["c"], differ)
+    assert j.decision == noise.NOISY
+
+
+def test_noise_one_old_sample_is_insufficient():
+    j = noise.judge_field("f", ["a"], ["b"], differ)
+    assert j.decision == noise.INSUFFICIENT and j.needed == 1
+
+
+def test_noise_noisy_field_needs_more_samples_to_decide():
+    old = ["a", "a", "b"]           # noise 2/3 of pairs differ
+    new = ["c", "c"]                # raw 1.0 > noise
+    j = noise.judge_field("f", old, new, differ, noise.Thresholds(min_noisy_samples=5))
+    assert j.decision == noise.INSUFFICIENT and j.needed == 3
+    many = noise.judge_field("f", old + ["a", "a"], new * 3, differ,
+                             noise.Thresholds(min_noisy_samples=5))
+    assert many.decision == noise.DIFFERS
+
+
+def test_noise_relative_threshold_applies():
+    old = ["a"] * 9 + ["b"]        # 9 of 45 pairs differ -> noise 0.2
+    new = ["a"] * 7 + ["b"] * 3    # raw = (9*3 + 1*7)/100 = 0.34
+    loose = noise.judge_field("f", old, new, differ, noise.Thresholds(relative=50))
+    assert loose.decision == noise.NOISY
+    strict = noise.judge_field("f", old, new, differ, noise.Thresholds(relative=10))
+    assert strict.decision == noise.DIFFERS
+
+
+# ------------------------------------------------------------------------------------------------
+# normalisation
+
+
+def test_argument_encoding_is_not_a_difference():
+    as_object = ToolCall.from_wire("get_weather", {"city": "Paris"}, id="call_a")
+    as_string = ToolCall.from_wire("get_weather", '{"city": "Paris"}', id="call_b")
+    assert as_object.arguments_encoding != as_string.arguments_encoding
+    a = {"calls": [tool_call_view(as_object)]}
+    b = {"calls": [tool_call_view(as_string)]}
+    assert differing_fields(a, b) == set()
+
+
+def test_volatile_fields_are_ignored_but_real_ones_are_not():
+    a = {"id": "chatcmpl-1", "created": 1, "system_fingerprint": "fp_ollama", "finish_reason": "stop"}
+    b = {"id": "chatcmpl-2", "created": 2, "system_fingerprint": "b0-unknown", "finish_reason": "length"}
+    assert differing_fields(a, b) == {"finish_reason"}
+
+
+def test_free_text_only_by_tolerant_similarity():
+    a = {"content": "The capital of France is Paris."}
+    b = {"content": "The capital of France is  Paris!"}
+    assert differing_fields(a, b, text_fields={"content": 0.8}) == set()
+    c = {"content": "Bonjour"}
+    assert differing_fields(a, c, text_fields={"content": 0.8}) == {"content"}
+    assert text_similarity(None, "") == 1.0
+
+
+# ------------------------------------------------------------------------------------------------
+# case loading
+
+
+def test_builtin_cases_load_and_cover_every_category_but_observability():
+    cases = load_cases()
+    cats = {c.category for c in cases}
+    assert cats == {"chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
+                    "embeddings"}
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+    # few-shot histories are spliced in, not nested
+    single = next(c for c in cases if c.id == "tools.single_call")
+    assert all(isinstance(m, dict) for m in single.request["messages"])
+    assert len(single.request["messages"]) == 9
+    assert 0 < len(load_cases(reduced=True)) < len(cases)
+
+
+def test_user_case_file_is_validated(tmp_path: Path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("category: chat\ncases:\n  - id: chat.x\n    request: {messages: [], model: m}\n")
+    with pytest.raises(MigrateError) as err:
+        load_cases([str(bad)], builtin=False)
+    assert err.value.code == 2 and "mine.yaml" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_case_id_must_match_category_and_be_unique(tmp_path: Path):
+    with pytest.raises(MigrateError, match="must start with its category"):
+        parse_file("category: chat\ncases:\n  - id: tools.x\n    request: {messages: [{role: user, content: hi}]}\n", "f.yaml")
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("category: chat\ncases:\n  - id: chat.single_turn\n    request: {messages: [{role: user, content: hi}]}\n")
+    with pytest.raises(MigrateError, match="duplicate case id"):
+        load_cases([str(dup)])
+
+
+def test_unknown_category_filter_is_a_usage_error():
+    with pytest.raises(MigrateError) as err:
+        load_cases(only=["chatt"])
+    assert err.value.code == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# checks on synthetic exchanges (the real differences of the test-bed reference)
+
+
+def ctx(old_protocol="openai", new_protocol="openai", old_kind="llamacpp", new_kind="vllm"):
+    return Context(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
+                   new=SideInfo(new_kind, new_protocol, "http://new", "m", context=2048))
+
+
+def case(cid, category, **params):
+    return Case(id=cid, category=category, params=params)
+
+
+def ex(content="", *, calls=(), status=200, error=None, finish="stop", protocol="openai",
+       request=None, deltas=(), usage=None, lines=None):
+    e = Exchange(request=request or ChatRequest(model="m"), protocol=protocol, status=status,
+                 content=content, tool_calls=list(calls), finish_reason=finish, error=error,
+                 deltas=list(deltas))
+    if usage:
+        e.usage = Usage(prompt_tokens=usage[0], completion_tokens=usage[1], reported=True)
+    if lines is not None:
+        e.transcript.lines = lines
+    return e
+
+
+def test_tools_same_calls_with_different_encoding_pass():
+    old = [ex(calls=[ToolCall.from_wire("get_weather", {"city": "Paris"})], protocol="ollama")] * 2
+    new = [ex(calls=[ToolCall.from_wire("get_weather", '{"city": "Paris"}')], finish="tool_calls")]
+    r = REGISTRY["tool_call_structure"](case("tools.single_call", "tools"), CaseRun(None, old, new),
+                                        ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "pass", r["detail"]
+
+
+def test_tools_dropped_calls_are_a_critical_regression():
+    old = [ex(calls=[ToolCall.from_wire("get_weather", '{"city": "Paris"}')], finish="tool_calls")] * 2
+    new = [ex("It is sunny.", finish="length")]
+    r = REGISTRY["tool_call_structure"](case("tools.single_call", "tools"), CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "regression" and r["critical"] is True
+    assert "made_a_call" in r["detail"] and r["transcripts"]["new"]
+
+
+def test_tool_choice_on_ollama_is_unsupported_old_not_regression():
+    req = ChatRequest(model="m", tool_choice="required")
+    old = [ex("text only", request=req, protocol="ollama")] * 2
+    new = [ex(calls=[ToolCall.from_wire("get_weather", "{}")], request=req, finish="tool_calls")]
+    r = REGISTRY["tool_choice"](case("tools.tool_choice_required", "tools"), CaseRun(None, old, new),
+                                ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "unsupported_old"
+
+
+def _err(status, body, etype):
+    return ex(status=status, error=ErrorInfo(etype, "msg", status), finish="error", lines=[body])
+
+
+def test_unknown_model_404_vs_200_is_regression():
+    old = [_err(404, '{"error":"model \'x\' not found"}', "not_found")]
+    new = [ex("Hello!")]
+    r = REGISTRY["error_contract"](case("errors.unknown_model", "errors", error="unknown_model"),
+                                   CaseRun(None, old, new), ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "regression" and "serves it silently" in r["detail"]
+
+
+def test_malformed_body_400_vs_500_is_regression_and_reverse_is_improvement():
+    c = case("errors.malformed_body", "errors", error="malformed_body")
+    r400 = _err(400, '{"error":{"message":"bad json","type":"invalid_request_error"}}', "bad_request")
+    r500 = _err(500, '{"error":{"message":"json parse","type":"server_error"}}', "server_error")
+    assert REGISTRY["error_contract"](c, CaseRun(None, [r400], [r500]), ctx())["verdict"] == "regression"
+    assert REGISTRY["error_contract"](c, CaseRun(None, [r500], [r400]), ctx())["verdict"] == "improvement"
+    assert REGISTRY["error_contract"](c, CaseRun(None, [r400], [r400]), ctx())["verdict"] == "pass"
+
+
+def _long_run(old_ex, new_ex, sent=2250):
+    run = CaseRun(None)
+    run.aux["prompts"] = {"110pct": {"fraction": 1.1, "needles": {"start": "AMBER"},
+                                     "sent": {"old": sent, "new": sent},
+                                     "old": [old_ex], "new": [new_ex]}}
+    return run
+
+
+def test_silent_truncation_vs_clean_400():
+    c = case("long_context.needles", "long_context")
+    truncated = ex("codes", usage=(1024, 8))
+    rejected = _err(400, '{"error":{"message":"exceeds the available context size"}}', "bad_request")
+    out = REGISTRY["context_window"](c, _long_run(truncated, rejected), ctx("ollama", "openai", "ollama"))
+    row = out[0]
+    assert row["case"] == "long_context.needles.110pct"
+    assert row["verdict"] == "improvement" and "SILENT TRUNCATION" in row["detail"]
+    assert out[-1]["check"] == "max_context"
+
+
+def test_smaller_context_on_new_side_is_regression():
+    c = case("long_context.needles", "long_context")
+    full = ex("codes", usage=(1000, 8))
+    rejected = _err(400, '{"error":{"message":"exceeds"}}', "bad_request")
+    out = REGISTRY["context_window"](c, _long_run(full, rejected, sent=1000), ctx())
+    assert out[0]["verdict"] == "regression" and out[0]["critical"]
+
+
+def test_schema_not_enforced_is_structured_regression():
+    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"]}
+    req = ChatRequest(model="m", response_format=ResponseFormat(type="json_schema", schema=schema))
+    old = [ex('{"answer": "yes"}', request=req)] * 2
+    new = [ex("Yes, Paris is in France.", request=req)]
+    r = REGISTRY["json_validity"](case("structured.json_schema", "structured"), CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "regression" and "valid_against_schema" in r["detail"]
+
+
+def test_first_delta_null_vs_empty_content_is_not_a_difference():
+    req = ChatRequest(model="m", stream=True)
+
+    def stream(first_content):
+        d = [Delta(t=0.0, role="assistant", content=first_content), Delta(t=0.1, content="Hi"),
+             Delta(t=0.2, finish_reason="stop"), Delta(t=0.3, usage=True)]
+        return ex("Hi", request=req, deltas=d)
+
+    plain = ex("Hi")
+    run = CaseRun(None, [stream(None), stream(None)], [stream("")])
+    run.aux["non_stream"] = {"old": [plain], "new": [plain]}
+    r = REGISTRY["stream_invariants"](case("streaming.content", "streaming"), run, ctx())
+    assert r["verdict"] == "pass", r["detail"]
+
+
+def test_stream_with_two_finish_reasons_is_regression():
+    req = ChatRequest(model="m", stream=True)
+    good = [Delta(t=0, role="assistant"), Delta(t=1, content="Hi"), Delta(t=2, finish_reason="stop"),
+            Delta(t=3, usage=True)]
+    bad = good[:3] + [Delta(t=2.5, finish_reason="stop"), Delta(t=3, usage=True)]
+    plain = ex("Hi")
+    run = CaseRun(None, [ex("Hi", request=req, deltas=good)] * 2, [ex("Hi", request=req, deltas=bad)])
+    run.aux["non_stream"] = {"old": [plain], "new": [plain]}
+    r = REGISTRY["stream_invariants"](case("streaming.content", "streaming"), run, ctx())
+    assert r["verdict"] == "regression" and "finish_reason_once" in r["detail"]
+
+
+def test_noisy_old_field_is_not_a_regression():
+    # defaults: without a pinned temperature the old backend disagrees with itself on finish_reason
+    old = [ex("a", finish="stop"), ex("b b b", finish="length")]
+    new = [ex("c", finish="length")]
+    r = REGISTRY["default_behaviour"](case("defaults.no_sampling_parameters", "defaults"),
+                                      CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "pass" and "ends_by_itself" in r["old"]["_noisy_fields"]
+    # ...but when the old backend always ended by itself and the new one hits the cap, it counts
+    steady = [ex("a", finish="stop"), ex("b", finish="stop")]
+    r = REGISTRY["default_behaviour"](case("defaults.no_sampling_parameters", "defaults"),
+                                      CaseRun(None, steady, [ex("c c c", finish="length")]), ctx())
+    assert r["verdict"] == "regression" and r["category"] == "defaults"
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]     # closed on exit: nothing listens there
+
+
+def test_cli_missing_options_is_usage_error():
+    res = CliRunner().invoke(main, ["compat", "--from", "ollama"])
+    assert res.exit_code == 2 and "missing" in res.output
+
+
+def test_cli_bad_case_file_is_one_line_exit_2(tmp_path: Path):
+    f = tmp_path / "c.yaml"
+    f.write_text("category: [\n")
+    res = CliRunner().invoke(main, ["compat", "--from", "ollama", "--to", "vllm", "--from-url", "http://x",
+                                    "--to-url", "http://y", "--model", "m", "--cases", str(f)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "c.yaml" in res.output
+
+
+def test_cli_unreachable_backend_exits_3_with_valid_report(tmp_path: Path):
+    out = tmp_path / "r.json"
+    url = f"http://127.0.0.1:{_dead_port()}"
+    res = CliRunner().invoke(main, ["compat", "--from", "ollama", "--to", "vllm", "--from-url", url,
+                                    "--to-url", url, "--model", "m", "--json", str(out), "--quiet",
+                                    "--reduced"])
+    assert res.exit_code == 3, res.output
+    report = json.loads(out.read_text())
+    validate_report(report)
+    assert report["summary"]["exit_code"] == 3 and report["summary"]["verdict"] == "error"
+
+
+def test_cli_gateway_picks_ollama_as_old_and_heaviest_as_new(tmp_path: Path):
+    dead = f"http://127.0.0.1:{_dead_port()}"
+    gw = tmp_path / "gateway.yaml"
+    gw.write_text(
+        "models:\n  support-assistant-prod:\n    contract: openai-chat\n    backends:\n"
+        f"      - {{name: current-ollama-dev, weight: 10, base_url: '{dead}'}}\n"
+        f"      - {{name: vllm-a, weight: 90, base_url: '{dead}/v1',"
+        " required_metrics: [time_to_first_token]}\n")
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(main, ["compat", "--gateway", str(gw), "--alias", "support-assistant-prod",
+                                    "--json", str(out), "--quiet", "--reduced"])
+    assert res.exit_code == 3, res.output
+    report = json.loads(out.read_text())
+    assert report["old"]["protocol"] == "ollama" and report["new"]["protocol"] == "openai"
+    assert report["old"]["model"] == "support-assistant-prod"
+    res = CliRunner().invoke(main, ["compat", "--gateway", str(gw), "--alias", "nope", "--quiet"])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
+    from compat_suite.checks.observability import DEFAULT_REQUIRED, families, resolve
+    from tests.conftest import shared_dir
+    text = (shared_dir() / "realdata" / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
+    exposed = families(text)
+    got = resolve(DEFAULT_REQUIRED, "vllm", exposed)
+    assert got["found"]["waiting_requests"] == "vllm:num_requests_waiting"
+    # this 0.7 build still used the legacy KV name; the catalogue knows it
+    assert got["found"]["kv_cache_usage"] == "vllm:gpu_cache_usage_perc"
+    ttft_exposed = "vllm:time_to_first_token_seconds_bucket" in text
+    assert ("time_to_first_token" in got["found"]) == ttft_exposed
+    assert set(got["found"]) | set(got["missing"]) == set(DEFAULT_REQUIRED)
+    # llama.cpp has no TTFT metric at all: missing, with the reason
+    lc = resolve(["time_to_first_token"], "llamacpp", {"llamacpp:requests_deferred"})
+    assert lc["missing"] == ["time_to_first_token"] and lc["notes"]["time_to_first_token"]
+
+
+def test_embeddings_compare_says_reindex():
+    from compat_suite.checks.embeddings import compare
+    a = [[1.0, 0.0], [0.0, 1.0]]
+    assert compare(a, a)[0] == "pass"
+    verdict, detail, _, new = compare(a, [[0.0, 1.0], [1.0, 0.0]])
+    assert verdict == "regression" and "re-index" in detail and new["cosine_to_old_min"] == 0.0
+    assert compare(a, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])[0] == "regression"
+
+
+def test_ollama_default_context_by_version():
+    from compat_suite.runner import _ollama_default_context
+    assert _ollama_default_context("0.6.6")[0] == 2048
+    assert _ollama_default_context("0.11.6")[0] == 4096
+    n, source = _ollama_default_context("0.16.0")
+    assert n == 4096 and "VRAM" in source
+    assert _ollama_default_context(None)[0] is None
+
+
+def test_parallel_call_order_is_not_a_difference_but_values_are():
+    paris = ToolCall.from_wire("get_weather", {"city": "Paris"})
+    rome = ToolCall.from_wire("get_weather", '{"city": "Rome"}')
+    old = [ex(calls=[paris, rome], finish="tool_calls")] * 2
+    c = case("tools.parallel_calls", "tools")
+    same = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex(calls=[rome, paris], finish="tool_calls")]), ctx())
+    assert same["verdict"] == "pass", same["detail"]
+    oslo = ToolCall.from_wire("get_weather", {"city": "Oslo"})
+    diff = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex(calls=[paris, oslo], finish="tool_calls")]), ctx())
+    assert diff["verdict"] == "regression" and "arguments" in diff["detail"]
