@@ -260,7 +260,10 @@ class OllamaTestServer:
         self.log_path = Path(log_path) if log_path else Path(
             tempfile.mkdtemp(prefix="migrate-ollama-")) / "server.log"
         self.backend = Backend(url=self.engine_url, protocol="openai", kind="llamacpp",
-                               timeouts=engine_timeouts or Timeouts(read=120.0, total=600.0))
+                               # A long prefill streams nothing for a while (more on a loaded
+                               # machine); Ollama itself has no such limit, so be patient.
+                               timeouts=engine_timeouts or Timeouts(read=120.0, stall=120.0,
+                                                                    total=600.0))
         # Template/tokenize calls made while preparing a request: as patient as the chat call
         # itself, since on a loaded machine they queue behind the engine's decoding threads.
         t = self.backend.timeouts
