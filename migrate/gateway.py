@@ -276,6 +276,49 @@ def _find(data: Any, alias: str, backend: Optional[str] = None):
     return backends
 
 
+@dataclass(frozen=True)
+class ComparePair:
+    """The two ends of an alias to compare (plain dicts of the gateway's backend entries)."""
+    old: dict
+    new: dict
+    required_metrics: list[str]
+
+
+def _is_ollama_backend(b: dict) -> bool:
+    # Ollama's native API sits at the server root; OpenAI-compatible engines at /v1.
+    return "ollama" in str(b["name"]).lower() or not str(b["base_url"]).rstrip("/").endswith("/v1")
+
+
+def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = None,
+                 new_name: Optional[str] = None) -> ComparePair:
+    """Both ends of ``alias`` in a valid gateway file: the Ollama backend (or ``old_name``) is old,
+    the heaviest other backend (or ``new_name``) is new; required metrics are the new one's.
+    Any problem (invalid file, unknown alias/backend, nothing to compare) is MigrateError exit 2."""
+    problems = validate_file(path)
+    if problems:
+        raise MigrateError(f"{path} is not a valid gateway config: {problems[0].format(path)}",
+                           EXIT_USAGE)
+    data, _ = parse_text(read_text(path))
+    backends = [b for b in _find(data, alias) if isinstance(b, dict)]
+
+    def pick(name: Optional[str], default):
+        if name is None:
+            return default
+        _find(data, alias, name)          # unknown name: exit 2 listing the alias's backends
+        return next(b for b in backends if b.get("name") == name)
+
+    old = pick(old_name, next((b for b in backends if _is_ollama_backend(b)), None))
+    if old is None:
+        raise MigrateError(f"alias {alias!r}: no Ollama backend found; name one with --old-backend",
+                           EXIT_USAGE)
+    rest = [b for b in backends if b is not old]
+    new = pick(new_name, max(rest, key=lambda b: b.get("weight", 0)) if rest else None)
+    if new is None or new is old:
+        raise MigrateError(f"alias {alias!r}: needs a second backend to compare", EXIT_USAGE)
+    return ComparePair(old=dict(old), new=dict(new),
+                       required_metrics=[str(m) for m in new.get("required_metrics") or []])
+
+
 def alias_weights(data: Any, alias: str) -> dict[str, Any]:
     return {str(b.get("name")): b.get("weight") for b in _find(data, alias) if isinstance(b, dict)}
 

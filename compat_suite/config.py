@@ -1,0 +1,117 @@
+"""Turn the raw option values of ``migrate compat`` into a validated CompatConfig.
+
+Every usage problem is a MigrateError with exit 2, checked in a fixed order (gateway, missing
+options, model spec, cases, JSON bodies, URLs) so the first message is the one users act on.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Iterable, Optional
+
+from migrate.errors import EXIT_USAGE, MigrateError
+
+if TYPE_CHECKING:
+    from .runner import CompatConfig
+
+KINDS = ("ollama", "openai", "vllm", "sglang", "tgi", "trtllm", "lmdeploy", "tabbyapi", "ovms", "mlc",
+         "llamacpp")
+
+
+def split_list(values: Optional[Iterable[str]]) -> list[str]:
+    """Repeatable options that also accept comma lists: ("a,b", "c") -> [a, b, c]."""
+    out: list[str] = []
+    for v in values or ():
+        out.extend(x.strip() for x in str(v).split(",") if x.strip())
+    return out
+
+
+def json_object(text: Optional[str], option: str) -> dict:
+    """A JSON object option value ({} when empty); anything else is a usage error."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MigrateError(f"{option}: not valid JSON ({exc.msg})", EXIT_USAGE) from None
+    if not isinstance(value, dict):
+        raise MigrateError(f"{option}: must be a JSON object", EXIT_USAGE)
+    return value
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """``OLD[=NEW]`` -> (old, new); NEW defaults to OLD."""
+    old_model, _, new_model = spec.partition("=")
+    if not old_model:
+        raise MigrateError("--model: empty old model name", EXIT_USAGE)
+    return old_model, new_model or old_model
+
+
+def kind_from_url(base_url: str) -> str:
+    """A gateway backend at a /v1 root speaks OpenAI; one at the server root is Ollama's native API."""
+    return "openai" if str(base_url).rstrip("/").endswith("/v1") else "ollama"
+
+
+def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = None,
+                 from_url: Optional[str] = None, to_url: Optional[str] = None,
+                 model_spec: Optional[str] = None, gateway_file: Optional[str] = None,
+                 alias: Optional[str] = None, old_backend: Optional[str] = None,
+                 new_backend: Optional[str] = None, case_paths: Iterable[str] = (),
+                 no_builtin: bool = False, only: Iterable[str] = (), skip: Iterable[str] = (),
+                 reduced: bool = False, baseline_repeats: int = 2, repeats: int = 1,
+                 concurrency: int = 2, timeout: float = 180.0, seed: Optional[int] = None,
+                 old_context: Optional[int] = None, check_metrics: bool = False,
+                 required_metrics: Iterable[str] = (), embeddings: bool = False,
+                 from_api_key_env: Optional[str] = None, to_api_key_env: Optional[str] = None,
+                 old_extra_body: Optional[str] = None,
+                 new_extra_body: Optional[str] = None) -> "CompatConfig":
+    """The CompatConfig for these option values (names as the CLI options), or MigrateError(2).
+
+    Explicit options win over what ``--gateway``/``--alias`` supply; with a gateway the model
+    defaults to the alias and the new side to the OpenAI protocol.
+    """
+    from migrate.protocol import Backend
+
+    from .loader import load_cases
+    from .runner import CompatConfig, SideConfig
+
+    gw_metrics: list[str] = []
+    if gateway_file or alias:
+        if not (gateway_file and alias):
+            raise MigrateError("--gateway and --alias go together", EXIT_USAGE)
+        from migrate.gateway import compare_pair
+        pair = compare_pair(gateway_file, alias, old_backend, new_backend)
+        gw_metrics = pair.required_metrics
+        from_url = from_url or pair.old["base_url"]
+        to_url = to_url or pair.new["base_url"]
+        from_kind = from_kind or kind_from_url(pair.old["base_url"])
+        to_kind = to_kind or "openai"
+        model_spec = model_spec or alias
+    missing = [name for name, value in (("--from", from_kind), ("--to", to_kind),
+                                        ("--from-url", from_url), ("--to-url", to_url),
+                                        ("--model", model_spec)) if not value]
+    if missing:
+        raise MigrateError(f"missing {', '.join(missing)} (or use --gateway FILE --alias NAME)",
+                           EXIT_USAGE)
+    old_model, new_model = parse_model_spec(model_spec)
+
+    only_list = split_list(only)
+    cases = load_cases(case_paths, builtin=not no_builtin, only=only_list, skip=split_list(skip),
+                       reduced=reduced)
+    if not cases and not check_metrics:
+        raise MigrateError("no cases selected (check --only/--skip/--cases)", EXIT_USAGE)
+    cfg = CompatConfig(
+        old=SideConfig(from_kind, from_url, old_model, from_api_key_env,
+                       json_object(old_extra_body, "--old-extra-body")),
+        new=SideConfig(to_kind, to_url, new_model, to_api_key_env,
+                       json_object(new_extra_body, "--new-extra-body")),
+        cases=cases, baseline_repeats=baseline_repeats, repeats=repeats, concurrency=concurrency,
+        timeout=timeout, seed=seed, old_context=old_context, check_metrics=check_metrics,
+        required_metrics=split_list(required_metrics) or gw_metrics or None,
+        embeddings=True if embeddings or "embeddings" in only_list else None)
+    try:
+        # Refuse a malformed URL now (exit 2) rather than as an "unreachable" backend (exit 3).
+        Backend(url=from_url, protocol=cfg.old.protocol)
+        Backend(url=to_url, protocol=cfg.new.protocol)
+    except ValueError as exc:
+        raise MigrateError(str(exc), EXIT_USAGE) from None
+    return cfg
