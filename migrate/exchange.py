@@ -36,6 +36,7 @@ ERROR_TYPES = (
     "http_error",           # any other non-2xx
     "mid_stream_error",     # HTTP 200, then an error object inside the stream
     "transport",            # any other transport failure
+    "invalid_url",          # not an http(s) server root (never sent)
 )
 
 

@@ -213,3 +213,10 @@ def test_on_delta_sees_each_event_as_it_arrives(server):
     assert ex.error.type == "stall"
     assert [d.role for d in seen] == ["assistant", None] and seen[1].content == "Hel"
     assert seen == ex.deltas
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "http://", "file:///etc/passwd"])
+def test_send_cli_rejects_non_http_urls(url):
+    result = CliRunner().invoke(main, ["send", "--url", url, "--protocol", "openai", "--model",
+                                       "m", "--prompt", "hi"])
+    assert result.exit_code == 2 and "not an http(s) server root" in result.output

@@ -96,9 +96,12 @@ def send_command(url, protocol, model, prompt, request_file, endpoint, stream, m
     for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
         if value is not None:
             setattr(request.sampling, name, value)
-    backend = Backend(url=url, protocol=protocol, api_key_env=api_key_env,
-                      timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout),
-                                        total=timeout))
+    try:
+        backend = Backend(url=url, protocol=protocol, api_key_env=api_key_env,
+                          timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout),
+                                            total=timeout))
+    except ValueError as exc:
+        raise MigrateError(f"--url: {exc}", EXIT_USAGE) from None
     ex = send(backend, request)
     if as_json:
         emit_json(ex.result_dict())

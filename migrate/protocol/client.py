@@ -55,9 +55,13 @@ class Backend:
 
 
 def normalise_root(url: str, strip_v1: bool = True) -> str:
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
+    raw = url.strip()
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "http", raw
+    if scheme.lower() not in ("http", "https") or not rest.strip("/") or rest.startswith("/"):
+        raise ValueError(f"not an http(s) server root: {raw!r}")
+    url = f"{scheme}://{rest}".rstrip("/")
     if strip_v1 and url.endswith("/v1"):
         url = url[: -len("/v1")]
     return url
@@ -218,10 +222,13 @@ async def fetch_async(url_root: str, path: str, *, method: str = "GET", json: An
                       headers: Optional[dict] = None, transport=None) -> HttpResult:
     """One small request (probes, /api/show, /metrics). Faults become ``HttpResult.error``."""
     timeouts = timeouts or Timeouts(read=10.0, total=20.0)
+    try:
+        url = normalise_root(url_root, strip_v1=False) + path
+    except ValueError as exc:
+        return HttpResult(None, {}, "", None, ErrorInfo("invalid_url", str(exc)), 0.0)
     own = client is None
     if own:
         client = httpx.AsyncClient(transport=transport, follow_redirects=False)
-    url = normalise_root(url_root, strip_v1=False) + path
     started = time.perf_counter()
     try:
         response = await asyncio.wait_for(
