@@ -383,3 +383,180 @@ def test_parallel_call_order_is_not_a_difference_but_values_are():
     oslo = ToolCall.from_wire("get_weather", {"city": "Oslo"})
     diff = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex(calls=[paris, oslo], finish="tool_calls")]), ctx())
     assert diff["verdict"] == "regression" and "arguments" in diff["detail"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Findings of the real-vLLM run: nothing unmeasured is ever a pass or a regression, and
+# infrastructure failures (5xx, timeouts, cuts) never count as noise.
+
+
+def _server_error(status=500, etype="server_error", protocol="openai", request=None):
+    return ex(status=status, error=ErrorInfo(etype, "CUDA out of memory", status), finish="error",
+              protocol=protocol, request=request, lines=['{"error":{"message":"CUDA out of memory"}}'])
+
+
+def _timeout(request=None):
+    e = ex(status=None, error=ErrorInfo("read_timeout", "no response headers within 180 s"),
+           finish="error", request=request)
+    e.status = None
+    return e
+
+
+def _tool_stream(req, *, city="Paris", finish="tool_calls", protocol="openai"):
+    call = ToolCall.from_wire("get_weather", {"city": city})
+    d = [Delta(t=0, role="assistant"),
+         Delta(t=1, tool_call_index=0, tool_call_id="call_x", tool_name="get_weather"),
+         Delta(t=2, tool_call_index=0, arguments_fragment=f'{{"city": "{city}"}}'),
+         Delta(t=3, finish_reason=finish), Delta(t=4, usage=True)]
+    return ex(calls=[call], request=req, deltas=d, finish=finish, protocol=protocol)
+
+
+def test_stream_twin_http_500_on_old_side_is_error_not_regression():
+    # streaming.tool_calls against vLLM: the old non-stream twin got HTTP 500, so whether the old
+    # stream matches its non-stream answer was never measured (was: "matches_non_stream None ->
+    # True", a regression).
+    req = ChatRequest(model="m", stream=True, include_usage=True)
+    run = CaseRun(None, [_tool_stream(req), _tool_stream(req)], [_tool_stream(req)])
+    plain_ok = ex(calls=[ToolCall.from_wire("get_weather", '{"city": "Paris"}')], finish="tool_calls")
+    run.aux["non_stream"] = {"old": [_server_error()], "new": [plain_ok]}
+    r = REGISTRY["stream_invariants"](case("streaming.tool_calls", "streaming"), run, ctx())
+    assert r["verdict"] == "error", r["detail"]
+    assert "matches_non_stream" in r["detail"] and "HTTP 500" in r["detail"]
+    # a twin that was never run is unmeasured too: inconclusive, never a pass
+    run.aux["non_stream"] = {"old": [], "new": [plain_ok]}
+    r = REGISTRY["stream_invariants"](case("streaming.tool_calls", "streaming"), run, ctx())
+    assert r["verdict"] == "inconclusive", r["detail"]
+
+
+def test_stream_twin_http_500_on_new_side_where_old_answered_is_regression():
+    req = ChatRequest(model="m", stream=True, include_usage=True)
+    run = CaseRun(None, [_tool_stream(req), _tool_stream(req)], [_tool_stream(req)])
+    plain_ok = ex(calls=[ToolCall.from_wire("get_weather", '{"city": "Paris"}')], finish="tool_calls")
+    run.aux["non_stream"] = {"old": [plain_ok], "new": [_server_error()]}
+    r = REGISTRY["stream_invariants"](case("streaming.tool_calls", "streaming"), run, ctx())
+    assert r["verdict"] == "regression" and "5xx" in r["detail"], r["detail"]
+
+
+def test_unknown_direction_with_an_unmeasured_side_is_inconclusive():
+    # A quality field (better-rule) that is None on one side was not measured there: comparing
+    # None with True says nothing about the new backend.
+    from compat_suite.checks.base import Field, judge, true_is_better
+    fields = [Field("status"), Field("q", better=true_is_better)]
+    old = [{"status": "2xx", "q": None}, {"status": "2xx", "q": None}]
+    new = [{"status": "2xx", "q": True}]
+    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[],
+              ctx=ctx())
+    assert r["verdict"] == "inconclusive" and "q" in r["detail"], r["detail"]
+    # ...but a measured False -> True is still an improvement
+    old = [{"status": "2xx", "q": False}, {"status": "2xx", "q": False}]
+    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[],
+              ctx=ctx())
+    assert r["verdict"] == "improvement"
+
+
+def test_old_http_500_is_excluded_from_noise_not_absorbed_as_pass():
+    # 1 of 2 old samples at HTTP 500: every differing field used to look "noisy" and the check
+    # passed. The 500 is an infrastructure failure: excluded, and one valid old sample is too few.
+    c = case("chat.max_tokens_length", "chat")
+    old = [_server_error(), ex("Hello there", finish="stop")]
+    new = [ex("Hi hi hi hi", finish="length")]
+    r = REGISTRY["response_structure"](c, CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "inconclusive", r["detail"]
+    assert r["needed_samples"] == 1 and "HTTP 500" in r["detail"]
+    assert r["transcripts"]["old"]          # the failure itself is shown as evidence
+    # the same with identical answers: still not a pass (the noise was never estimated)
+    r = REGISTRY["response_structure"](c, CaseRun(None, old, [ex("Hello there", finish="stop")]), ctx())
+    assert r["verdict"] == "inconclusive" and r["needed_samples"] == 1
+
+
+def test_old_timeout_is_excluded_like_a_500():
+    c = case("tools.single_call", "tools")
+    call = ToolCall.from_wire("get_weather", {"city": "Paris"})
+    old = [_timeout(), ex(calls=[call], finish="tool_calls")]
+    new = [ex("no call", finish="stop")]
+    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "inconclusive" and "read_timeout" in r["detail"], r["detail"]
+
+
+def test_every_old_sample_a_server_error_is_error_naming_it():
+    c = case("structured.json_object", "structured")
+    old = [_server_error(503, "overloaded"), _server_error()]
+    new = [ex('{"a": 1}')]
+    r = REGISTRY["json_validity"](c, CaseRun(None, old, new), ctx())
+    assert r["verdict"] == "error" and "HTTP 503" in r["detail"], r["detail"]
+
+
+def test_enough_valid_old_samples_left_still_judge():
+    # 3 old samples, 1 at 500: two valid ones estimate the noise; the pass is observed, and the
+    # excluded failure is named in the detail.
+    c = case("chat.single_turn", "chat")
+    old = [ex("Hi", finish="stop"), _server_error(), ex("Hi", finish="stop")]
+    r = REGISTRY["response_structure"](c, CaseRun(None, old, [ex("Hey", finish="stop")]), ctx())
+    assert r["verdict"] == "pass" and "HTTP 500" in r["detail"] and r["samples"]["old"] == 2
+
+
+def test_new_http_500_where_old_answered_is_a_regression():
+    c = case("chat.single_turn", "chat")
+    old = [ex("Hi", finish="stop"), ex("Hi", finish="stop")]
+    r = REGISTRY["response_structure"](c, CaseRun(None, old, [_server_error()]), ctx())
+    assert r["verdict"] == "regression" and "5xx" in r["detail"], r["detail"]
+
+
+def test_expected_5xx_is_an_observation_not_an_infra_failure():
+    # errors category: a 500 is the behaviour under test (llama.cpp answers malformed JSON so)
+    c = case("errors.malformed_body", "errors", error="malformed_body")
+    r = REGISTRY["error_contract"](c, CaseRun(None, [_server_error()], [_server_error()]), ctx())
+    assert r["verdict"] == "pass"
+    # a user case that declares the status it expects (the case schema accepts it)
+    (c,) = parse_file("category: chat\ncases:\n  - id: chat.overload\n    params: {expected_statuses: [503]}\n"
+                      "    request: {messages: [{role: user, content: hi}]}\n", "mine.yaml")
+    old = [_server_error(503, "overloaded"), _server_error(503, "overloaded")]
+    r = REGISTRY["response_structure"](c, CaseRun(None, old, [ex("Hi")]), ctx())
+    assert r["verdict"] == "regression" and "status" in r["detail"], r["detail"]
+
+
+def test_long_context_old_server_error_is_error_not_improvement():
+    c = case("long_context.needles", "long_context")
+    out = REGISTRY["context_window"](c, _long_run(_server_error(), ex("codes", usage=(2240, 8))),
+                                     ctx())
+    assert out[0]["verdict"] == "error" and "HTTP 500" in out[0]["detail"], out[0]["detail"]
+    # a new-side 5xx where the old side served the prompt stays a regression
+    out = REGISTRY["context_window"](c, _long_run(ex("codes", usage=(2240, 8)), _server_error()), ctx())
+    assert out[0]["verdict"] == "regression"
+
+
+def test_tool_call_finish_length_after_identical_call_is_not_a_structure_regression():
+    # Native Ollama keeps generating after the call until max_tokens ("length"); vLLM stops at
+    # the call ("tool_calls"). Same calls: the application executes the same thing.
+    call_old = ToolCall.from_wire("get_weather", {"city": "Madrid"})
+    call_new = ToolCall.from_wire("get_weather", '{"city": "Madrid"}')
+    old = [ex(calls=[call_old], finish="length", protocol="ollama")] * 2
+    new = [ex(calls=[call_new], finish="tool_calls")]
+    c = case("tools.tool_choice_required", "tools")
+    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, new), ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "pass", r["detail"]
+    # ...but a call that is lost, or whose arguments were cut by the length cap, still counts
+    cut = ToolCall.from_wire("get_weather", '{"city": "Mad')
+    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex(calls=[cut], finish="length")]),
+                                        ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "regression" and r["critical"] and "arguments" in r["detail"]
+    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex("Madrid is sunny", finish="length")]),
+                                        ctx("ollama", "openai", "ollama"))
+    assert r["verdict"] == "regression" and "made_a_call" in r["detail"]
+
+
+def test_forced_tool_choice_cases_leave_room_for_arguments():
+    # testbed.md: forced tool_choice (required / named) on vLLM needs >= 60 max_tokens.
+    forced = [c for c in load_cases() if c.category in ("tools", "streaming")
+              and c.request.get("tools") and c.request.get("tool_choice") not in (None, "auto", "none")]
+    assert {c.id for c in forced} >= {"tools.tool_choice_required", "tools.tool_choice_named"}
+    assert all(c.request["max_tokens"] >= 60 for c in forced), [(c.id, c.request["max_tokens"]) for c in forced]
+
+
+def test_tool_choice_new_5xx_is_regression_not_an_unknown():
+    req = ChatRequest(model="m", tool_choice="required")
+    call = ToolCall.from_wire("get_weather", '{"city": "Rome"}')
+    old = [ex(calls=[call], request=req, finish="tool_calls")] * 2
+    r = REGISTRY["tool_choice"](case("tools.tool_choice_required", "tools"),
+                                CaseRun(None, old, [_server_error(request=req)]), ctx())
+    assert r["verdict"] == "regression" and "5xx" in r["detail"], r["detail"]

@@ -8,9 +8,11 @@ the Ollama test server is the slow side.)
 Only differences that are protocol facts, and observed stable across runs, are asserted, each with
 the reference it comes from (shared/reference: ollama.md, engines.md, testbed.md). Never the 270M
 base model's words, and not the tool_call_structure verdicts either: those hinge on whether the base
-model stops after its call (on the old side it runs on to max_tokens: finish_reason "length") and,
-for tool_choice "required", on vLLM actually constraining the output (unconstrained in one of three
-runs: raw "<tool_call>" text, no tool_calls), neither of which is a protocol guarantee.
+model stops after its call (on the old side it runs on to max_tokens; the finish_reason "length" that
+gives is normalised away, but with 64 tokens it may emit the same call twice, where vLLM's forced
+tool_choice stops after one: "calls 2 -> 1") and, for tool_choice "required", on vLLM actually
+constraining the output (unconstrained in one of three runs: raw "<tool_call>" text, no
+tool_calls), neither of which is a protocol guarantee.
 """
 from __future__ import annotations
 

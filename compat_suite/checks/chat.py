@@ -9,7 +9,7 @@ from __future__ import annotations
 from migrate.exchange import Exchange
 
 from ..normalize import leaked_markers, status_class
-from .base import CaseRun, Context, Field, fewer_is_better, infra_result, judge, true_is_better, usable
+from .base import CaseRun, Context, Field, fewer_is_better, judge, split_samples, true_is_better
 
 
 def observe(ex: Exchange, case) -> dict:
@@ -52,12 +52,12 @@ def fields(case) -> list[Field]:
 
 
 def response_structure(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "response_structure", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    got = split_samples(case, "response_structure", run.old, run.new)
+    if got.early:
+        return got.early
+    old, new = got.old, got.new
     return judge(case, "response_structure", fields(case), [observe(e, case) for e in old],
-                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx,
+                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
                  pass_detail="Same answer structure (status, finish_reason, limits) on both backends.")
 
 

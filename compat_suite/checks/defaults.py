@@ -11,7 +11,7 @@ from __future__ import annotations
 from migrate.exchange import Exchange
 
 from . import chat
-from .base import CaseRun, Context, Field, fewer_is_better, infra_result, judge, usable
+from .base import CaseRun, Context, Field, fewer_is_better, judge, split_samples
 
 
 def observe(ex: Exchange, case) -> dict:
@@ -30,12 +30,12 @@ FIELDS = [
 
 
 def default_behaviour(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "default_behaviour", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    got = split_samples(case, "default_behaviour", run.old, run.new)
+    if got.early:
+        return got.early
+    old, new = got.old, got.new
     return judge(case, "default_behaviour", FIELDS, [observe(e, case) for e in old],
-                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx,
+                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
                  pass_detail="Without sampling parameters both backends end answers the same way "
                              "(within the old backend's own variation).")
 

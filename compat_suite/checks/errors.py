@@ -12,7 +12,7 @@ from typing import Optional
 
 from migrate.exchange import Exchange
 
-from .base import CaseRun, Context, infra_result, result, usable
+from .base import CaseRun, Context, result, split_samples
 
 
 def _shape(ex: Exchange) -> str:
@@ -63,10 +63,18 @@ def _rank(obs: dict) -> int:
 
 
 def error_contract(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "error_contract", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    # Every status is the behaviour under test here (a 500 included); only transport faults are
+    # set aside as infrastructure failures.
+    got = split_samples(case, "error_contract", run.old, run.new)
+    if got.early:
+        return got.early
+    entry = _judge(case, got.old, got.new, run, ctx)
+    if got.note:
+        entry["detail"] += " " + got.note
+    return entry
+
+
+def _judge(case, old: list[Exchange], new: list[Exchange], run: CaseRun, ctx: Context) -> dict:
     sent = run.aux.get("sent_tokens", {})
     old_obs = [observe(e, sent.get("old")) for e in old]
     new_obs = [observe(e, sent.get("new")) for e in new]

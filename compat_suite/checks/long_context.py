@@ -13,7 +13,7 @@ from typing import Optional
 
 from migrate.exchange import Exchange
 
-from .base import CaseRun, Context, is_transport_failure, result
+from .base import CaseRun, Context, infra_failure, result
 
 TRUNCATION_RATIO = 0.95
 
@@ -65,12 +65,19 @@ def context_window(case, run: CaseRun, ctx: Context) -> list[dict]:
         old_ex, new_ex = p["old"], p["new"]
         sub_id = f"{case.id}.{label}"
         sub = _Sub(sub_id, case.category)
-        if not old_ex or not new_ex or is_transport_failure(old_ex[0]) or is_transport_failure(new_ex[0]):
-            failed = old_ex[0] if old_ex and is_transport_failure(old_ex[0]) else (new_ex[0] if new_ex else None)
+        # Nothing observed on a side (not run, a transport fault, or an old-side 5xx): no verdict
+        # on capacity can rest on it. A new-side 5xx where the old side answered stays a
+        # "failed" outcome, judged below as the regression it is.
+        why = None
+        for side, exs in (("old", old_ex), ("new", new_ex)):
+            failure = "not run" if not exs else infra_failure(exs[0], case, side)
+            if failure:
+                why = f"{side}: {failure}"
+                break
+        if why:
             out.append(result(sub, "context_window", "error",
-                              f"prompt at {p['fraction']:.0%}: no answer "
-                              f"({failed.error.type if failed and failed.error else 'not run'})",
-                              old_ex=old_ex, new_ex=new_ex))
+                              f"Prompt at {p['fraction']:.0%}: no behaviour observed ({why}); "
+                              f"nothing was compared.", old_ex=old_ex, new_ex=new_ex))
             continue
         o = outcome(old_ex[0], p["sent"].get("old"), p["needles"])
         n = outcome(new_ex[0], p["sent"].get("new"), p["needles"])

@@ -6,6 +6,9 @@ finish_reason; a usage event when ``include_usage`` was asked (OpenAI) or the fi
 (Ollama); role only in the first delta (OpenAI framing; Ollama repeats it by design, so n/a there);
 no chat-template markers in the content; every tool-call delta carries an index, stable per call.
 A first delta with ``content: null`` and one with ``""`` are the same (no content), not a difference.
+When a side's non-stream twin failed for infrastructure reasons (or never ran), "matches the
+non-stream answer" was not measured there: the check says so (error / inconclusive) instead of
+comparing None with True.
 """
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from typing import Optional
 from migrate.exchange import Exchange
 
 from ..normalize import leaked_markers, status_class, text_similarity
-from .base import (CaseRun, Context, Field, fewer_is_better, infra_result, judge, true_is_better,
-                   usable)
+from .base import (CaseRun, Context, Field, fewer_is_better, infra_failure, judge, split_samples,
+                   true_is_better, unmeasured)
 
 STREAM_MATCH_SIMILARITY = 0.9
 
@@ -72,11 +75,12 @@ def _tool_index_stable(ex: Exchange) -> Optional[bool]:
     return True
 
 
-def observe(ex: Exchange, plain: Optional[Exchange]) -> dict:
+def observe(ex: Exchange, plain: Optional[Exchange], side: str = "new", case=None) -> dict:
     finishes = sum(1 for d in ex.deltas if d.finish_reason)
-    return {
+    obs = {
         "status": status_class(ex),
         "error_type": ex.error.type if ex.error else None,
+        "non_stream_status": status_class(plain) if plain is not None else None,
         "matches_non_stream": matches(ex, plain),
         "finish_reason_once": finishes == 1,
         "usage_event": any(d.usage for d in ex.deltas) if ex.request.include_usage else None,
@@ -87,10 +91,23 @@ def observe(ex: Exchange, plain: Optional[Exchange]) -> dict:
         "deltas": len(ex.deltas),
         "content": ex.content,
     }
+    # The non-stream twin is a request of its own: when it never ran, or failed for
+    # infrastructure reasons, "does the stream match it" was not measured on this side.
+    if plain is None:
+        for name in ("non_stream_status", "matches_non_stream"):
+            unmeasured(obs, name, "no non-stream twin was run", infra=False)
+    else:
+        why = infra_failure(plain, case, side)
+        if why:
+            for name in ("non_stream_status", "matches_non_stream"):
+                unmeasured(obs, name, f"the non-stream twin failed ({why})", infra=True)
+    return obs
 
 
 FIELDS = [
     Field("status"), Field("error_type"),
+    # A new-side 5xx on the twin where the old twin answered is a real regression, seen here.
+    Field("non_stream_status"),
     Field("matches_non_stream", better=true_is_better),
     Field("finish_reason_once", better=true_is_better),
     Field("usage_event", better=true_is_better),
@@ -102,27 +119,28 @@ FIELDS = [
 ]
 
 
-def _pair(streams: list[Exchange], plains: list[Exchange]) -> list[dict]:
+def _pair(streams: list[Exchange], plains: list[Exchange], side: str, case) -> list[dict]:
     out = []
     for i, ex in enumerate(streams):
         plain = plains[i] if i < len(plains) else (plains[0] if plains else None)
-        out.append(observe(ex, plain))
+        out.append(observe(ex, plain, side, case))
     return out
 
 
 def stream_invariants(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "stream_invariants", run.old, run.new)
-    if bad:
-        return bad
+    got = split_samples(case, "stream_invariants", run.old, run.new)
+    if got.early:
+        return got.early
     twins = run.aux.get("non_stream", {})
-    old, new = usable(run.old), usable(run.new)
-    old_obs = _pair(old, twins.get("old", []))
-    new_obs = _pair(new, twins.get("new", []))
+    old, new = got.old, got.new
+    old_obs = _pair(old, twins.get("old", []), "old", case)
+    new_obs = _pair(new, twins.get("new", []), "new", case)
     # A protocol where an invariant does not apply (None) on one side cannot be compared on it.
     fields = [f for f in FIELDS
               if not (f.name == "role_only_in_first_delta" and ctx.old.protocol != ctx.new.protocol)]
     return judge(case, "stream_invariants", fields, old_obs, new_obs,
-                 old_ex=old, new_ex=new, ctx=ctx, pass_detail="Stream invariants hold the same way on both backends.")
+                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
+                 pass_detail="Stream invariants hold the same way on both backends.")
 
 
 CHECKS = {"stream_invariants": stream_invariants}

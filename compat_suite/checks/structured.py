@@ -11,7 +11,7 @@ import jsonschema
 from migrate.exchange import Exchange
 
 from ..normalize import status_class, type_shape
-from .base import CaseRun, Context, Field, infra_result, judge, true_is_better, usable
+from .base import CaseRun, Context, Field, judge, split_samples, true_is_better
 
 
 def _parse(text: str) -> tuple[bool, Any]:
@@ -57,15 +57,15 @@ FIELDS = [
 
 
 def json_validity(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "json_validity", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    got = split_samples(case, "json_validity", run.old, run.new)
+    if got.early:
+        return got.early
+    old, new = got.old, got.new
     fields = list(FIELDS)
     if case.params.get("compare_keys"):
         fields = [Field("keys") if f.name == "keys" else f for f in fields]
     return judge(case, "json_validity", fields, [observe(e) for e in old], [observe(e) for e in new],
-                 old_ex=old, new_ex=new, ctx=ctx,
+                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
                  pass_detail="Structured output is equally valid on both backends.")
 
 

@@ -2,8 +2,9 @@
 
 Compared: number of calls, names, argument keys, JSON types and parsed values, whether the
 arguments parse and validate against the tool's own JSON Schema. Not compared: how arguments
-travelled (object on Ollama's native API, JSON string on OpenAI's), call ids, and the
-finish_reason spelling after a call (Ollama native says ``stop``, OpenAI ``tool_calls``).
+travelled (object on Ollama's native API, JSON string on OpenAI's), call ids, and how the
+finish_reason after a call is spelled (Ollama native ``stop`` or, when it kept generating to
+max_tokens, ``length``; OpenAI ``tool_calls``): a turn that ended with calls is one behaviour.
 ``tool_choice``: Ollama ignores it, so the old side is ``unsupported_old`` there, not a regression.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jsonschema
 from migrate.exchange import Exchange
 
 from ..normalize import status_class, tool_call_view
-from .base import (CaseRun, Context, Field, infra_result, judge, result, true_is_better, usable)
+from .base import (CaseRun, Context, Field, judge, split_samples, result, true_is_better)
 
 
 def _schemas(ex: Exchange) -> dict[str, dict]:
@@ -37,9 +38,20 @@ def _valid(args: Any, schema: dict) -> bool:
         return False
 
 
+# Finish reasons that, with parsed tool calls present, all mean "the turn ended with a call".
+ENDED_WITH_CALL = ("stop", "tool_calls", "length")
+
+
 def _finish(ex: Exchange) -> str:
-    # After a call Ollama's native API says "stop" and OpenAI says "tool_calls": same behaviour.
-    if ex.tool_calls and ex.finish_reason in ("stop", "tool_calls"):
+    """The finish reason as the structure check compares it (normalised, not dropped).
+
+    With tool calls present, ``tool_calls`` (OpenAI), ``stop`` (Ollama native) and ``length``
+    (native Ollama keeps generating after the call until max_tokens) all end the turn with the
+    same calls for the application to execute: compared as ``tool_calls``. Whether the calls
+    themselves survived a length cap is judged by the call fields (a cut call fails to parse or
+    loses keys), so nothing structural hides behind this. Without calls the raw reason stays.
+    """
+    if ex.tool_calls and ex.finish_reason in ENDED_WITH_CALL:
         return "tool_calls"
     return ex.finish_reason
 
@@ -78,12 +90,12 @@ FIELDS = [
 
 
 def tool_call_structure(case, run: CaseRun, ctx: Context) -> dict:
-    bad = infra_result(case, "tool_call_structure", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    got = split_samples(case, "tool_call_structure", run.old, run.new)
+    if got.early:
+        return got.early
+    old, new = got.old, got.new
     return judge(case, "tool_call_structure", FIELDS, [observe(e) for e in old],
-                 [observe(e) for e in new], old_ex=old, new_ex=new, ctx=ctx,
+                 [observe(e) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
                  pass_detail="Same tool calls (names, argument keys, types and values) on both backends.")
 
 
@@ -102,22 +114,27 @@ def _honoured(ex: Exchange, choice: Any) -> Optional[bool]:
 
 def tool_choice(case, run: CaseRun, ctx: Context) -> dict:
     """Is a forced ``tool_choice`` (required / named / none) honoured on each side?"""
-    bad = infra_result(case, "tool_choice", run.old, run.new)
-    if bad:
-        return bad
-    old, new = usable(run.old), usable(run.new)
+    got = split_samples(case, "tool_choice", run.old, run.new)
+    if got.early:
+        return got.early
+    old, new = got.old, got.new
     choice = old[0].request.tool_choice if old else None
-    new_obs = [{"honoured": _honoured(e, choice), "calls": len(e.tool_calls)} for e in new]
-    old_obs = [{"honoured": _honoured(e, choice), "calls": len(e.tool_calls)} for e in old]
+    new_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)}
+               for e in new]
+    old_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)}
+               for e in old]
     if ctx.old.protocol == "ollama" or ctx.old.kind == "ollama":
         honours = sum(1 for o in new_obs if o["honoured"])
         return result(case, "tool_choice", "unsupported_old",
                       f"Ollama ignores tool_choice ({choice!r}) and always decides on its own; the new "
-                      f"backend honoured it in {honours}/{len(new_obs)} request(s). Not a regression.",
+                      f"backend honoured it in {honours}/{len(new_obs)} request(s). Not a regression."
+                      + (" " + got.note if got.note else ""),
                       old_obs={"honoured": None, "note": "tool_choice ignored by Ollama"},
                       new_obs=new_obs[0] if new_obs else {}, old_ex=old, new_ex=new)
-    return judge(case, "tool_choice", [Field("honoured", better=true_is_better)], old_obs, new_obs,
-                 old_ex=old, new_ex=new, ctx=ctx,
+    # status: a new-side 5xx (honoured unknown there) is still seen, as the regression it is.
+    return judge(case, "tool_choice", [Field("status"), Field("honoured", better=true_is_better)],
+                 old_obs, new_obs,
+                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
                  pass_detail=f"tool_choice {choice!r} is treated the same on both backends.")
 
 
