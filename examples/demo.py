@@ -33,6 +33,8 @@ def run(args: list[str], ok=(0,), **kw) -> int:
     """Run one command, echo it like a shell would, and stop the demo on an unexpected exit code."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"$ {shown.replace(' '.join(MIGRATE), 'migrate')}", flush=True)
+    kw.setdefault("env", dict(os.environ))
+    kw["env"].setdefault("COLUMNS", "150")     # rich tables: readable when not on a terminal
     rc = subprocess.run(args, cwd=OUT, **kw).returncode
     if rc not in ok:
         print(f"demo: step failed with exit code {rc}", file=sys.stderr)

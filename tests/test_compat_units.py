@@ -560,3 +560,19 @@ def test_tool_choice_new_5xx_is_regression_not_an_unknown():
     r = REGISTRY["tool_choice"](case("tools.tool_choice_required", "tools"),
                                 CaseRun(None, old, [_server_error(request=req)]), ctx())
     assert r["verdict"] == "regression" and "5xx" in r["detail"], r["detail"]
+
+
+def test_a_repeated_identical_call_dropped_is_an_improvement_not_a_regression():
+    # Measured on real engines: with forced tool_choice the old side (which ignores it) emitted the
+    # same call twice and vLLM once. The app would have executed the tool twice on the old backend.
+    from compat_suite.checks.tools import observe
+    from migrate.exchange import ToolCall
+    def ex(n):
+        e = Exchange(request=ChatRequest(model="m"), status=200, finish_reason="tool_calls")
+        e.tool_calls = [ToolCall(name="get_weather", arguments={"city": "Paris"}) for _ in range(n)]
+        return e
+    old, new = observe(ex(2)), observe(ex(1))
+    assert old["calls"] == new["calls"] == 1
+    assert (old["repeated_calls"], new["repeated_calls"]) == (1, 0)
+    from compat_suite.checks.tools import fewer_repeats_is_better
+    assert fewer_repeats_is_better(1, 0) is True and fewer_repeats_is_better(0, 1) is False

@@ -1,7 +1,8 @@
 """Tools: the calls an application would execute, compared after parsing.
 
-Compared: number of calls, names, argument keys, JSON types and parsed values, whether the
-arguments parse and validate against the tool's own JSON Schema. Not compared: how arguments
+Compared: number of distinct calls, names, argument keys, JSON types and parsed values, whether the
+arguments parse and validate against the tool's own JSON Schema; exact repeats of a call are
+counted apart (fewer is better: each repeat is a tool the application executes twice). Not compared: how arguments
 travelled (object on Ollama's native API, JSON string on OpenAI's), call ids, and how the
 finish_reason after a call is spelled (Ollama native ``stop`` or, when it kept generating to
 max_tokens, ``length``; OpenAI ``tool_calls``): a turn that ended with calls is one behaviour.
@@ -9,6 +10,7 @@ max_tokens, ``length``; OpenAI ``tool_calls``): a turn that ended with calls is 
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 import jsonschema
@@ -56,13 +58,33 @@ def _finish(ex: Exchange) -> str:
     return ex.finish_reason
 
 
+def _distinct(calls: list[dict]) -> list[dict]:
+    """Calls without exact repeats. A model that emits the same call twice makes the application
+    execute it twice: that is judged on its own (``repeated_calls``), not as different calls."""
+    seen, out = set(), []
+    for c in calls:
+        key = json.dumps([c["name"], c["arguments"]], sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def fewer_repeats_is_better(old: Any, new: Any) -> Optional[bool]:
+    if isinstance(old, int) and isinstance(new, int):
+        return new < old
+    return None
+
+
 def observe(ex: Exchange) -> dict:
     schemas = _schemas(ex)
-    calls = [tool_call_view(tc) for tc in ex.tool_calls]
+    every = [tool_call_view(tc) for tc in ex.tool_calls]
+    calls = _distinct(every)
     return {
         "status": status_class(ex),
         "error_type": ex.error.type if ex.error else None,
         "calls": len(calls),
+        "repeated_calls": len(every) - len(calls),
         "made_a_call": bool(calls),
         "names": [c["name"] for c in calls],
         "keys": [c["keys"] for c in calls],
@@ -80,6 +102,7 @@ def observe(ex: Exchange) -> dict:
 FIELDS = [
     Field("status"), Field("error_type"),
     Field("made_a_call", better=true_is_better), Field("calls"),
+    Field("repeated_calls", better=fewer_repeats_is_better),
     # The order of parallel calls carries no meaning: [a, b] and [b, a] are the same calls.
     Field("names", ignore_order=True), Field("keys", ignore_order=True),
     Field("types", ignore_order=True), Field("arguments", ignore_order=True),
