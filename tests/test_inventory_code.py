@@ -49,6 +49,15 @@ def scan(tmp_path_factory):
     (("go/client.go", 10), "ollama_go", None, [], []),
     (("go/client.go", 15), "ollama_go", "/api/chat", [], []),
     (("sh/probe.sh", 3), "raw_http", "/api/chat", ["llama3.2"], ["keep_alive", "num_ctx", "options"]),
+    # API paths after an interpolation or concatenation, inside an HTTP call (URL on the call line
+    # or on the next line of its argument list).
+    (("py/fstring_http.py", 16), "raw_http", "/api/chat", ["qwen3:4b"],
+     ["keep_alive", "num_ctx", "num_predict", "options"]),
+    (("py/fstring_http.py", 25), "raw_http", "/api/generate", ["llama3.2:1b"], ["format"]),
+    (("py/fstring_http.py", 30), "raw_http", "/api/tags", [], []),
+    (("js/template_fetch.js", 11), "raw_http", "/api/generate", ["llama3.2:1b"], ["format", "keep_alive"]),
+    (("js/template_fetch.js", 19), "raw_http", "/api/chat", ["gemma3:1b"], ["num_predict", "options"]),
+    (("go/sprintf.go", 14), "raw_http", "/api/chat", [], []),
 ])
 def test_call_sites(scan, where, kind, endpoint, models, params):
     s = scan[1][where]
@@ -65,6 +74,14 @@ def test_values_extracted(scan):
     assert sites[("py/openai_compat.py", 7)]["temperature_set"] is False
     assert sites[("py/frameworks.py", 6)]["num_ctx"] == 4096
     assert sites[("sh/probe.sh", 3)]["num_ctx"] == 2048
+    assert sites[("py/fstring_http.py", 16)]["num_ctx"] == 12288
+    assert sites[("py/fstring_http.py", 16)]["keep_alive"] == "10m"
+    assert sites[("py/fstring_http.py", 16)]["client"] == "httpx"
+    assert sites[("py/fstring_http.py", 25)]["format"] == "json"
+    assert sites[("py/fstring_http.py", 25)]["client"] == "requests"
+    assert sites[("js/template_fetch.js", 11)]["format"] == "json"
+    assert sites[("js/template_fetch.js", 11)]["client"] == "fetch"
+    assert sites[("js/template_fetch.js", 19)]["client"] == "axios"
 
 
 def test_config_sites(scan):
@@ -74,13 +91,22 @@ def test_config_sites(scan):
     assert sites[("config/.env", 3)]["keep_alive"] == "24h"
     assert sites[("config/docker-compose.yml", 7)]["settings"] == {"OLLAMA_NUM_PARALLEL": "4"}
     assert {sites[("config/docker-compose.yml", n)]["kind"] for n in (3, 5, 8)} == {"config"}
+    # An env-var read with a default URL is a setting, not a call, in either language.
+    assert sites[("py/fstring_http.py", 11)]["kind"] == "config"
+    assert sites[("py/fstring_http.py", 11)]["settings"] == {"OLLAMA_HOST": "http://127.0.0.1:11434"}
+    assert sites[("js/template_fetch.js", 8)]["kind"] == "config"
+    assert sites[("js/template_fetch.js", 8)]["settings"] == {"OLLAMA_HOST": "http://127.0.0.1:11434"}
 
 
 def test_false_positive_guard(scan):
     """Comments and prose that mention 11434 are 'mention', never call sites."""
     sites = scan[1]
-    for where in [("py/not_ollama.py", 1), ("sh/probe.sh", 2), ("docs/README.md", 2)]:
-        assert sites[where]["kind"] == "mention"
+    for where in [("py/not_ollama.py", 1), ("sh/probe.sh", 2), ("docs/README.md", 2),
+                  # module and function docstrings quoting a call
+                  ("py/fstring_http.py", 3), ("py/fstring_http.py", 4), ("py/fstring_http.py", 15),
+                  # lines inside JS / Go block comments that do not start with '*'
+                  ("js/template_fetch.js", 3), ("js/template_fetch.js", 4), ("go/sprintf.go", 11)]:
+        assert sites[where]["kind"] == "mention", where
     assert not any(s["file"] == "py/not_ollama.py" and s["kind"] != "mention" for s in scan[0]["sites"])
 
 
@@ -94,7 +120,7 @@ def test_skips_gitignored_vendored_binary(scan):
     assert r["stats"]["skipped"]["gitignored"] == 2
     assert r["stats"]["skipped"]["vendored"] == 1
     assert r["stats"]["skipped"]["binary"] == 1
-    assert r["stats"]["by_kind"] == {"config": 7, "mention": 3, "ollama_go": 2, "raw_http": 4, "langchain": 2,
+    assert r["stats"]["by_kind"] == {"config": 9, "mention": 9, "ollama_go": 2, "raw_http": 10, "langchain": 2,
                                      "ollama_js": 2, "openai_sdk": 4, "llamaindex": 1, "litellm": 1,
                                      "ollama_python": 3}
 
@@ -108,3 +134,48 @@ def test_huge_file_skipped(tmp_path):
 def test_openai_sdk_not_at_ollama_is_ignored():
     text = 'from openai import OpenAI\nclient = OpenAI()\nclient.chat.completions.create(model="gpt-4o")\n'
     assert scan_text(text, "x.py", "python") == []
+
+
+def test_unparseable_python_docstring_fallback():
+    """Python ast cannot parse (Python 2 print): a statement-level triple-quoted string is still
+    prose, while one passed as an argument stays part of the call."""
+    text = ('"""Docs: requests.post("http://localhost:11434/api/chat")."""\n'
+            'import requests\n'
+            'print "py2"\n'
+            'r = requests.post(\n'
+            '    """http://localhost:11434/api/generate""", json={"format": "json"})\n')
+    sites = {s["line"]: s for s in scan_text(text, "old.py", "python")}
+    assert sites[1]["kind"] == "mention"
+    assert (sites[4]["kind"], sites[4]["endpoint"], sites[4]["format"]) == ("raw_http", "/api/generate", "json")
+    assert set(sites) == {1, 4}
+
+
+def test_inline_block_comment_keeps_code():
+    """A block comment that ends mid-line does not turn the code after it into prose."""
+    text = 'const x = 1; /* old server\n  http://localhost:11434 */ fetch("http://h:11434/api/chat", {})\n'
+    sites = {s["line"]: s for s in scan_text(text, "a.js", "js")}
+    assert (sites[2]["kind"], sites[2]["endpoint"]) == ("raw_http", "/api/chat")
+
+
+EXAMPLE_APP = Path(__file__).resolve().parent.parent / "examples" / "app"
+
+
+def test_examples_app():
+    """The repo's own sample application: ordinary httpx calls with f-string URLs."""
+    r = scan_code(str(EXAMPLE_APP))
+    sites = {(s["file"], s["line"]): s for s in r["sites"]}
+    calls = [s for s in r["sites"] if s["file"] == "assistant.py" and s["kind"] == "raw_http"]
+    # ask, classify, weather (tools) and summarise
+    assert [(s["line"], s["endpoint"]) for s in calls] == [
+        (30, "/api/chat"), (41, "/api/generate"), (50, "/api/chat"), (61, "/api/chat")]
+    assert {"num_ctx", "keep_alive", "num_predict", "options"} <= set(calls[0]["ollama_params"])
+    assert calls[0]["num_ctx"] == 2048 and calls[0]["keep_alive"] == "30m"
+    assert "format" in calls[1]["ollama_params"] and calls[1]["format"] == "json"
+    assert calls[2]["uses_tools"] is True
+    assert all(s["client"] == "httpx" and s["models"] == [] for s in calls)   # model is a variable
+    assert sites[("assistant.py", 6)]["kind"] == "mention"                   # module docstring
+    assert sites[("assistant.py", 15)]["kind"] == "config"
+    assert sites[("assistant.py", 15)]["settings"] == {"OLLAMA_HOST": "http://127.0.0.1:11434"}
+    oa = sites[("openai_client.py", 9)]
+    assert (oa["kind"], oa["endpoint"], oa["tool_choice"]) == ("openai_sdk", "/v1/chat/completions", "required")
+    assert "tool_choice" in oa["ollama_params"]

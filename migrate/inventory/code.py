@@ -2,11 +2,13 @@
 
 Patterns follow the shared Ollama reference, section 7. The scan is two-stage for speed: one
 compiled prefilter over each whole file (close to grep), then a line-level pass only on files that
-hit. Comments and prose that merely mention ``11434`` are reported as ``kind: "mention"``, never as
-call sites.
+hit. Comments and prose (including Python docstrings and JS/Go block comments) that merely mention
+``11434`` are reported as ``kind: "mention"``, never as call sites. A URL is a call site only inside
+an HTTP call's statement; elsewhere (assignments, env-var defaults) it is a ``config`` site.
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 from typing import Optional
@@ -50,10 +52,14 @@ _OPENAI_CTOR = re.compile(r"\b(?:Async)?(?:Azure)?OpenAI\s*\(")
 _OPENAI_CALL = re.compile(r"\.\s*(chat\s*\.\s*completions|completions|embeddings|responses)\s*\.\s*create\s*\(")
 _GO_CLIENT = re.compile(r"\bapi\s*\.\s*(ClientFromEnvironment|NewClient)\s*\(")
 _GO_CALL = re.compile(r"\.\s*(Chat|Generate|Embed|Embeddings|List|Show|Pull)\s*\(\s*ctx")
-_URL = re.compile(r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|["'`](/api/(?:chat|generate|embed|embeddings|tags|show|ps|pull)|/v1/chat/completions)["'`]""")
+# A bare API path counts when it starts a string or follows an interpolation: "/api/chat",
+# f"{host}/api/chat", `${host}/api/chat`, host + "/api/chat", Sprintf("%s/api/chat").
+_URL = re.compile(r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|"""
+                  r"""(?:["'`}]|%s)(?:/api/(?:chat|generate|embed|embeddings|tags|show|ps|pull)|/v1/chat/completions)"""
+                  r"""(?=["'`?])""")
 _HTTP_CALL = re.compile(r"\brequests\s*\.\s*(post|get|request)|\bhttpx\b|\baiohttp\b|\bsession\s*\.\s*(post|get)|"
                         r"\bfetch\s*\(|\baxios\b|\bhttp\s*\.\s*(Post|Get|NewRequest)|\burllib\b|\bcurl\b|"
-                        r"\bclient\s*\.\s*(post|get)\s*\(|\bwget\b|\bInvoke-RestMethod\b")
+                        r"\b\w*(?:[Cc]lient|[Ss]ession)\s*\.\s*(post|get|request|stream)\s*\(|\bwget\b|\bInvoke-RestMethod\b")
 _ENV_READ = re.compile(r"\b(OLLAMA_HOST|OLLAMA_BASE_URL|OLLAMA_API_BASE|OLLAMA_URL)\b")
 _SETTING = re.compile(r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE|ANTHROPIC_BASE_URL|"""
                       r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)""")
@@ -216,6 +222,10 @@ def scan_code(root: str, max_bytes: int = MAX_FILE_BYTES) -> dict:
             continue
         stats["files_scanned"] += 1
         stats["bytes_scanned"] += len(data)
+        # Plain substring tests (memchr-fast) reject most files before the regex; each literal is
+        # implied by one PREFILTER branch, so this never drops a file the regex would keep.
+        if not (b"11434" in data or b"llama" in data or b"LLAMA" in data or b"/api/" in data):
+            continue
         text = data.decode("utf-8", errors="replace")
         if not _PRE.search(text):
             continue
@@ -323,6 +333,69 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
     }
 
 
+# Tokens of C-like sources: block comments, line comments and strings (so "/*" inside a string or a
+# line comment does not open a block comment). Go raw strings share the backtick form.
+_C_TOKENS = re.compile(r'/\*.*?(?:\*/|\Z)|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`',
+                       re.S)
+_PY_TRIPLE = re.compile(r"""(?<![\w'"])[rRuUbB]{0,2}(\"\"\"|\'\'\')[\s\S]*?(?:\1|\Z)""")
+
+
+def _prose_lines(text: str, lang: str) -> set[int]:
+    """0-based indices of lines that are prose, not code: Python docstrings (string literals that are
+    whole statements, not assigned or passed) and JS/Go block comments."""
+    out: set[int] = set()
+    if lang == "python":
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return _py_prose_fallback(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str):
+                out.update(range(node.lineno - 1, node.end_lineno or node.lineno))
+    elif lang in ("js", "go"):
+        line, pos = 0, 0
+        for m in _C_TOKENS.finditer(text):
+            if not text.startswith("/*", m.start()):
+                continue
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            last = line + m.group(0).count("\n")
+            # A boundary line only counts when the comment is all of it (not `f(x) /* ... */`).
+            bol = text.rfind("\n", 0, m.start()) + 1
+            eol = text.find("\n", m.end())
+            first = line if not text[bol:m.start()].strip() else line + 1
+            end = last if not text[m.end(): eol if eol >= 0 else len(text)].strip() else last - 1
+            out.update(range(first, end + 1))
+    return out
+
+
+def _py_prose_fallback(text: str) -> set[int]:
+    """For sources ast cannot parse: a triple-quoted string that opens its line and does not
+    continue an expression (previous code line ending in ( , = [ { + or a backslash)."""
+    out: set[int] = set()
+    for m in _PY_TRIPLE.finditer(text):
+        bol = text.rfind("\n", 0, m.start()) + 1
+        if text[bol:m.start()].strip(" \trRuUbB"):
+            continue
+        before = text[:bol].rstrip()
+        if before.endswith(("(", ",", "=", "[", "{", "+", "\\", "return", "yield")):
+            continue
+        first = text.count("\n", 0, m.start())
+        out.update(range(first, first + m.group(0).count("\n") + 1))
+    return out
+
+
+def _enclosing_http_call(lines: list[str], i: int, lang: str, prose: set[int]) -> Optional[int]:
+    """The line of an HTTP call whose argument list spans line i (URL on its own line)."""
+    for j in range(i - 1, max(-1, i - 6), -1):
+        if j in prose or _is_comment(lines[j], lang) or not _HTTP_CALL.search(lines[j]):
+            continue
+        if _window(lines, j, lang)[0] >= i:
+            return j
+    return None
+
+
 def scan_text(text: str, rel: str, lang: str) -> list[dict]:
     lines = text.splitlines()
     sites: list[dict] = []
@@ -339,7 +412,7 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
                    text)
     li = re.search(r"llama_index\.(?:llms|embeddings)\.ollama|@llamaindex/ollama", text)
     go_ollama = lang == "go" and "github.com/ollama/ollama/api" in text
-    http_in_file = bool(_HTTP_CALL.search(text))
+    prose = _prose_lines(text, lang)
     openai_at_ollama = False
     if lang in ("python", "js"):
         for m in _OPENAI_CTOR.finditer(text):
@@ -376,23 +449,18 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
             continue
         if i in covered:
             continue
-        if lang == "doc" or _is_comment(line, lang):
+        if lang == "doc" or i in prose or _is_comment(line, lang):
             if re.search(r"11434|[Oo]llama|OLLAMA", line):
                 sites.append(_mention(rel, i, lang, line))
             continue
         if used_vars and _HTTP_CALL.search(line):
             hit = [v for v in used_vars if re.search(rf"\b{re.escape(v)}\b", line)]
             if hit:
-                end, window = _window(lines, i, lang)
-                add(i, "raw_http", _http_client(window), url_vars[hit[0]])
+                add(i, "raw_http", _http_client(_window(lines, i, lang)[1], text), url_vars[hit[0]])
                 continue
         am = re.match(r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=", line)
         if am and am.group(1) in used_vars:
             covered.add(i)
-            continue
-        if False:
-            if re.search(r"11434|[Oo]llama|OLLAMA", line):
-                sites.append(_mention(rel, i, lang, line))
             continue
         if lang in ("python", "js"):
             m = _LITELLM.search(line)
@@ -458,14 +526,18 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
                 continue
         m = _URL.search(line)
         if m:
-            url = m.group(0)
-            ep = _endpoint_of_url(url)
-            end, window = _window(lines, i, lang)
-            if lang == "config" or (lang == "shell" and not _HTTP_CALL.search(window)):
-                sites.append(_config(rel, i, lang, line))
+            # The first URL naming an endpoint wins (a host-only URL may precede it on the line).
+            ep = next(filter(None, (_endpoint_of_url(u.group(0)) for u in _URL.finditer(line))), None)
+            window = _window(lines, i, lang)[1]
+            # Only a URL inside an HTTP call's own statement is a call site; a URL in an assignment,
+            # an env-var default or an argparse default is a setting (the call uses it elsewhere).
+            start = None
+            if lang != "config":
+                start = i if _HTTP_CALL.search(window) else _enclosing_http_call(lines, i, lang, prose)
+            if start is not None and start not in covered:
+                add(start, "raw_http", _http_client(_window(lines, start, lang)[1], text), ep)
+            elif start is not None:
                 covered.add(i)
-            elif _HTTP_CALL.search(window) or http_in_file:
-                add(i, "raw_http", _http_client(window) or _http_client(text), ep)
             elif ep and ep.startswith("/v1") and openai_at_ollama:
                 covered.add(i)      # base_url of an OpenAI client already reported
             else:
@@ -491,23 +563,34 @@ def _endpoint_of_url(url: str) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def _http_client(text: str) -> Optional[str]:
-    m = _HTTP_CALL.search(text)
+def _http_client(window: str, text: str) -> Optional[str]:
+    m = _HTTP_CALL.search(window)
     if not m:
         return None
-    word = re.match(r"[A-Za-z\-]+", m.group(0).strip())
-    return word.group(0).lower() if word else None
+    word = re.match(r"\w+", m.group(0).strip())
+    name = word.group(0).lower() if word else None
+    if name and (name.endswith("client") or name.endswith("session")):
+        # A client object: name the library the file imports, not the variable.
+        lib = re.search(r"^\s*(?:import|from)\s+(httpx|requests|aiohttp|urllib3)\b", text, re.M)
+        return lib.group(1) if lib else name
+    return name
 
 
 def _config(rel: str, i: int, lang: str, line: str) -> dict:
     settings = {}
+    url = _URL.search(line)
     m = _SETTING.match(line)
     if m:
-        settings[m.group(1)] = m.group(2)
+        value = m.group(2)
+        if "(" in value and url:      # NAME = os.environ.get("NAME", "<default URL>"): the default
+            value = url.group(0)
+        settings[m.group(1)] = value
     else:
         for k, v in re.findall(r"\b(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE)\s*[=:]\s*[\"']?([^\"'\s,]+)", line):
             settings[k] = v
-    url = _URL.search(line)
+    env = _ENV_READ.search(line)
+    if not settings and env and url:    # process.env.OLLAMA_HOST || "<default URL>"
+        settings[env.group(1)] = url.group(0)
     ep = _endpoint_of_url(url.group(0)) if url else None
     return {"file": rel, "line": i + 1, "end_line": i + 1, "language": lang, "kind": "config",
             "client": None, "endpoint": ep, "models": [], "ollama_params": [], "num_ctx": None,
