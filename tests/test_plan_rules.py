@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from migrate.cli import main
 from migrate.errors import MigrateError
-from migrate.plan import build_facts, decide, parse_gpus, plan, rules
+from migrate.plan import build_facts, parse_gpus, plan, rules
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -20,7 +20,7 @@ from .. import catalog, fsutil
 from ..errors import EXIT_USAGE, MigrateError
 from ..plan import ENGINE_NAMES, load_inventory, load_yaml_or_json, metric_names, parse_gpus
 from . import capacity
-from .engines import BUILDERS, PORTS, SERVER_SAMPLING, Env, Local, build
+from .engines import BUILDERS, SERVER_SAMPLING, Env, Local, build
 
 TARGETS = tuple(BUILDERS)
 CONTAINER_MOUNT = "/config"

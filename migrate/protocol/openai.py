@@ -14,7 +14,8 @@ from ..exchange import ChatRequest, Delta, Exchange, Message
 from .base import BaseDecoder, decode_recorded, error_from_body
 
 
-def _message(m: Message) -> dict:
+def encode_message(m: Message) -> dict:
+    """One canonical message in the OpenAI chat format (also what template/token counting must see)."""
     out: dict = {"role": m.role}
     if m.images:
         parts = [{"type": "text", "text": m.content or ""}] if m.content else []
@@ -50,7 +51,7 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
         body["prompt"] = prompt
         path = "/v1/completions"
     else:
-        body["messages"] = [_message(m) for m in request.messages]
+        body["messages"] = [encode_message(m) for m in request.messages]
         if request.tools:
             body["tools"] = request.tools
         if request.tool_choice is not None:

@@ -33,7 +33,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Message, ResponseFormat, Sampling, ToolCall
 from ..protocol import Backend, Timeouts, fetch_async, send_async
+from ..protocol import openai as openai_wire
 from .model import MODEL_NAME
 
 OLLAMA_VERSION = "0.11.6"
@@ -525,7 +526,7 @@ class OllamaTestServer:
         return result.json
 
     async def _count(self, messages: list[Message], tools: list[dict]) -> int:
-        payload: dict = {"messages": [_openai_message(m) for m in messages]}
+        payload: dict = {"messages": [openai_wire.encode_message(m) for m in messages]}
         if tools:
             payload["tools"] = tools
         rendered = await self._engine("/apply-template", payload)
@@ -654,7 +655,7 @@ class OllamaTestServer:
         """/api/generate's deprecated ``context``: token ids of the rendered prompt plus the answer."""
         try:
             rendered = await self._engine("/apply-template", {
-                "messages": [_openai_message(m) for m in prepared.request.messages]})
+                "messages": [openai_wire.encode_message(m) for m in prepared.request.messages]})
             tokens = await self._engine("/tokenize", {"content": rendered.get("prompt", "") + ex.content,
                                                       "add_special": False, "parse_special": True})
         except EngineError:
@@ -927,20 +928,6 @@ def _openai_call(tc: ToolCall, index: int) -> dict:
     call_id = "call_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
     return {"id": call_id, "index": index, "type": "function",
             "function": {"name": tc.name, "arguments": json.dumps(tc.arguments, separators=(",", ":"))}}
-
-
-def _openai_message(m: Message) -> dict:
-    out: dict = {"role": m.role, "content": m.content or ""}
-    if m.tool_calls:
-        out["tool_calls"] = [{"id": tc.id or f"call_{i}", "type": "function",
-                              "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)}}
-                             for i, tc in enumerate(m.tool_calls)]
-    if m.role == "tool":
-        if m.tool_call_id:
-            out["tool_call_id"] = m.tool_call_id
-        if m.name:
-            out["name"] = m.name
-    return out
 
 
 def _json_bytes(obj: Any) -> bytes:
