@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import jsonschema
-import yaml
 
+from migrate.datafiles import parse_yaml
 from migrate.errors import EXIT_USAGE, MigrateError
 
 from .checks import DEFAULT_CHECKS, REGISTRY
@@ -58,13 +58,7 @@ def _flatten_messages(messages: list) -> list:
 
 
 def parse_file(text: str, source: str) -> list[Case]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise MigrateError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
-                           EXIT_USAGE) from None
+    data = parse_yaml(text, source, "case file")
     # Splice shared histories before validating, so the schema sees the real message list.
     if isinstance(data, dict):
         for case in data.get("cases") or []:

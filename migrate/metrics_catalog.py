@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Optional
 
-import yaml
+from .datafiles import package_data
 
 # Spellings users and other modules write for an engine -> the catalogue's key.
 _ENGINE_ALIASES = {
@@ -109,8 +108,7 @@ def _engine_metric(value) -> EngineMetric:
 
 @functools.lru_cache(maxsize=1)
 def load_catalog() -> MetricsCatalog:
-    text = resources.files("migrate").joinpath("data/metrics.yaml").read_text(encoding="utf-8")
-    return MetricsCatalog(yaml.safe_load(text))
+    return MetricsCatalog(package_data("metrics.yaml"))
 
 
 def known_names() -> list[str]:

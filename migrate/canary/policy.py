@@ -8,8 +8,8 @@ from importlib import resources
 from typing import Any, Optional
 
 import jsonschema
-import yaml
 
+from ..datafiles import load_user_file
 from ..errors import EXIT_USAGE, MigrateError
 
 # The documented defaults (README "canary"). Categories are the compat report's.
@@ -85,16 +85,5 @@ def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -
 def load_policy(path: Optional[str | os.PathLike]) -> dict:
     if path is None:
         return resolve_policy({})
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MigrateError(f"{path}: cannot read policy ({getattr(exc, 'strerror', None) or exc})",
-                           EXIT_USAGE) from None
-    try:
-        data = yaml.safe_load(text)     # YAML is a superset of JSON: one loader for both
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise MigrateError(f"{where}: invalid YAML/JSON policy", EXIT_USAGE) from None
+    data = load_user_file(path, "policy")
     return resolve_policy(data or {}, source=str(path))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Optional
 
-import yaml
+from ..datafiles import package_data
 
 ENGINES = ("vllm", "sglang", "tgi", "trtllm", "lmdeploy", "exllamav3", "exllamav2", "ovms", "mlc", "llamacpp")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?[bm]|\d+x\d+b|v\d+(?:\.\d+)?)(?:$|-)", re.IGNORECASE)
@@ -21,8 +20,7 @@ _QUANT_RE = re.compile(r"(q\d_k_[sml]|q\d_k|q\d_\d|q\d|fp16|bf16|mxfp4)$", re.IG
 
 @functools.lru_cache(maxsize=1)
 def load() -> dict:
-    text = resources.files("migrate").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return package_data("catalog.yaml")
 
 
 def version() -> str:

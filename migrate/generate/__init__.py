@@ -18,7 +18,8 @@ import jinja2
 
 from .. import catalog, fsutil
 from ..errors import EXIT_USAGE, MigrateError
-from ..plan import ENGINE_NAMES, load_inventory, load_yaml_or_json, metric_names, parse_gpus
+from ..datafiles import load_user_file
+from ..plan import ENGINE_NAMES, load_inventory, metric_names, parse_gpus
 from . import capacity
 from .engines import BUILDERS, SERVER_SAMPLING, Env, Local, build
 
@@ -258,7 +259,7 @@ def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None,
         raise MigrateError("--new-weight must be between 0 and 100", EXIT_USAGE)
     alias_map = parse_aliases(aliases)
     inventory = load_inventory(inventory_path) if inventory_path else {"models": []}
-    plan = load_yaml_or_json(plan_path, "plan") if plan_path else None
+    plan = load_user_file(plan_path, "plan") if plan_path else None
     if plan is not None and not (isinstance(plan, dict) and "first" in plan and "inputs" in plan):
         raise MigrateError(f"plan {plan_path}: not a `migrate plan --format json` document", EXIT_USAGE)
     facts = {k: v.get("value") for k, v in (plan or {}).get("inputs", {}).items()}

@@ -10,11 +10,10 @@ import functools
 import json
 import math
 import re
-from importlib import resources
 from typing import Any, Optional
 
-import yaml
 
+from ..datafiles import load_user_file, package_data
 from ..errors import EXIT_USAGE, MigrateError
 
 PLAN_SCHEMA = "migrate.plan/1"
@@ -31,18 +30,14 @@ INVENTORY_MAP = {"context_need": "context", "peak_concurrency": "concurrency", "
                  "structured": "structured", "moe": "moe", "models": "models"}
 
 
-def _data(name: str) -> dict:
-    return yaml.safe_load(resources.files("migrate").joinpath(f"data/{name}").read_text(encoding="utf-8"))
-
-
 @functools.lru_cache(maxsize=None)
 def rules() -> dict:
-    return _data("rules.yaml")
+    return package_data("rules.yaml")
 
 
 @functools.lru_cache(maxsize=None)
 def gpu_table() -> list:
-    return _data("gpus.yaml")["gpus"]
+    return package_data("gpus.yaml")["gpus"]
 
 
 def metric_names() -> dict:
@@ -104,29 +99,15 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         raise MigrateError(f"{where}: invalid value {value!r} for {name}", EXIT_USAGE) from None
 
 
-def load_yaml_or_json(path: str, what: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise MigrateError(f"cannot read {what} {path}: {exc.strerror}", EXIT_USAGE) from None
-    try:
-        return yaml.safe_load(text) if not path.endswith(".json") else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MigrateError(f"{what} {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first}",
-                           EXIT_USAGE) from None
-
-
 def load_inventory(path: str) -> dict:
-    data = load_yaml_or_json(path, "inventory")
+    data = load_user_file(path, "inventory")
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise MigrateError(f"inventory {path}: expected an object with a models[] list", EXIT_USAGE)
     return data
 
 
 def load_profile(path: str) -> dict:
-    data = load_yaml_or_json(path, "profile")
+    data = load_user_file(path, "profile")
     if data is None:
         return {}
     if not isinstance(data, dict):

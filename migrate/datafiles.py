@@ -1,0 +1,41 @@
+"""The one way YAML/JSON is read: shipped data files, and files a user hands us.
+
+User files fail with one line and exit 2 (``MigrateError``), naming the file and, for a syntax error,
+the line. YAML is a superset of JSON, so one parser serves both.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from .errors import EXIT_USAGE, MigrateError
+
+
+@functools.lru_cache(maxsize=None)
+def package_data(name: str) -> Any:
+    """A data file shipped in ``migrate/data/`` (rules, catalog, metrics, ...)."""
+    return yaml.safe_load(resources.files("migrate").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+
+
+def parse_yaml(text: str, source: str, what: str = "file") -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MigrateError(f"{where}: {what} is not valid YAML/JSON ({problem})", EXIT_USAGE) from None
+
+
+def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise MigrateError(f"cannot read {what} {path}: {reason}", EXIT_USAGE) from None
+    return parse_yaml(text, str(path), what)
