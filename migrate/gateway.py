@@ -319,6 +319,13 @@ def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = 
                        required_metrics=[str(m) for m in new.get("required_metrics") or []])
 
 
+def base_urls(path: str | os.PathLike, alias: str) -> dict[str, str]:
+    """Backend name -> base_url for one alias of a gateway file."""
+    data, _ = parse_text(read_text(path))
+    # str(): ruamel keeps quoting in str subclasses that plain YAML/JSON dumpers refuse.
+    return {str(b.get("name")): str(b.get("base_url")) for b in _find(data, alias)}
+
+
 def alias_weights(data: Any, alias: str) -> dict[str, Any]:
     return {str(b.get("name")): b.get("weight") for b in _find(data, alias) if isinstance(b, dict)}
 

@@ -7,12 +7,12 @@ from typing import Optional
 import click
 
 from ..canary import decide, load_policy, load_report
+from ..canary.apply import apply
 from ..canary.check import gate
 from ..canary.formats import FORMATS, Context, render
 from ..canary.formats.json import document
 from ..cli import emit_json, handle_errors
 from ..errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, MigrateError
-from .. import gateway
 
 _EXIT = {"promote": EXIT_OK, "hold": EXIT_OK, "rollback": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
 
@@ -69,16 +69,10 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
             click.echo(result.markdown, nl=False)
         sys.exit(EXIT_OK if result.ok else EXIT_FAIL)
 
-    ctx = Context(alias=alias, backend=backend)
     if apply_path:
-        if current_weight is None:
-            current_weight = gateway.read_weight(apply_path, alias, backend)
-        d = decide(report, policy, current_weight)
-        ctx.applied = gateway.set_weights(apply_path, alias, backend, d.recommended_weight)
-        ctx.split = ctx.applied["after"]
-        ctx.base_urls = _base_urls(apply_path, alias)
+        d, ctx = apply(apply_path, report, policy, alias, backend, current_weight=current_weight)
     else:
-        d = decide(report, policy, current_weight or 0)
+        d, ctx = decide(report, policy, current_weight or 0), Context(alias=alias, backend=backend)
     if fmt == "json":
         emit_json(document(d, ctx))
     else:
@@ -87,9 +81,3 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
         click.echo(f"applied: {alias}/{backend} {ctx.applied['before'][backend]} -> "
                    f"{ctx.applied['after'][backend]} in {apply_path} (backup {ctx.applied['backup']})", err=True)
     sys.exit(_EXIT[d.decision])
-
-
-def _base_urls(path: str, alias: str) -> dict[str, str]:
-    data, _ = gateway.parse_text(gateway.read_text(path))
-    # str(): ruamel keeps quoting in str subclasses that plain YAML/JSON dumpers refuse.
-    return {str(b.get("name")): str(b.get("base_url")) for b in data["models"][alias]["backends"]}
