@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Iterable, Optional
 
+from migrate import engines
 from migrate.errors import EXIT_USAGE, MigrateError
 
 if TYPE_CHECKING:
     from .runner import CompatConfig
 
-KINDS = ("ollama", "openai", "vllm", "sglang", "tgi", "trtllm", "lmdeploy", "tabbyapi", "ovms", "mlc",
-         "llamacpp")
+KINDS = engines.server_kinds()
 
 
 def split_list(values: Optional[Iterable[str]]) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from migrate import __version__
+from migrate import __version__, engines
 from migrate.errors import EXIT_USAGE, MigrateError
 from migrate.exchange import ChatRequest, Exchange, Message
 from migrate.protocol import Backend, HttpResult, Timeouts, fetch_async, send_async, send_raw_async
@@ -36,8 +36,8 @@ NEEDLES = {"start": "AMBER-4817", "middle": "COBALT-2093", "end": "VIOLET-5561"}
 
 
 def protocol_for(kind: str) -> str:
-    """Engine names only pick defaults and metric names; everything but Ollama speaks OpenAI."""
-    return "ollama" if kind == "ollama" else "openai"
+    """Engine names only pick defaults and metric names; the registry says which protocol each speaks."""
+    return engines.protocol_of(kind)
 
 
 @dataclass

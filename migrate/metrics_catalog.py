@@ -9,19 +9,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import engines as registry
 from .datafiles import package_data
-
-# Spellings users and other modules write for an engine -> the catalogue's key.
-_ENGINE_ALIASES = {
-    "tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm", "trt-llm": "trtllm", "trtllm-serve": "trtllm",
-    "llama.cpp": "llamacpp", "llama-cpp": "llamacpp", "llama_cpp": "llamacpp", "llama-server": "llamacpp",
-    "openvino": "ovms", "openvino-model-server": "ovms",
-    "exllamav3": "tabbyapi", "exllamav2": "tabbyapi", "exllama": "tabbyapi", "tabby": "tabbyapi",
-    "mlc-llm": "mlc", "mlc_llm": "mlc", "webllm": "mlc",
-    "text-generation-inference": "tgi", "hf-tgi": "tgi",
-    "nvidia-dynamo": "dynamo",
-}
-
 
 @dataclass(frozen=True)
 class EngineMetric:
@@ -46,7 +35,7 @@ class LogicalMetric:
 class MetricsCatalog:
     def __init__(self, data: dict):
         self.version = data.get("version")
-        self.engine_keys: tuple[str, ...] = tuple(data.get("engines") or ())
+        self.engine_keys: tuple[str, ...] = registry.metric_engines()
         self.metrics: dict[str, LogicalMetric] = {}
         self._alias: dict[str, str] = {}
         for name, spec in (data.get("metrics") or {}).items():
@@ -74,8 +63,8 @@ class MetricsCatalog:
 
     @staticmethod
     def engine_key(kind: str) -> str:
-        key = str(kind).strip().lower()
-        return _ENGINE_ALIASES.get(key, key)
+        engine = registry.resolve(kind)
+        return engine.metrics_key if engine else str(kind).strip().lower()
 
     def lookup(self, logical: str, engine: str) -> Optional[EngineMetric]:
         """The engine's exposure of a logical metric; None when the name or engine is unknown."""
@@ -110,6 +99,3 @@ def _engine_metric(value) -> EngineMetric:
 def load_catalog() -> MetricsCatalog:
     return MetricsCatalog(package_data("metrics.yaml"))
 
-
-def known_names() -> list[str]:
-    return load_catalog().names()

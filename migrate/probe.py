@@ -21,33 +21,23 @@ from typing import Any, Optional
 
 import httpx
 
+from . import engines
 from .errors import EXIT_UNREACHABLE, MigrateError
 from .protocol import HttpResult, Timeouts, fetch_async
 from .protocol.client import normalise_root
 
-KINDS = ("ollama", "vllm", "sglang", "tgi", "trtllm", "lmdeploy", "tabbyapi", "ovms", "mlc",
-         "llamacpp", "openai")
+KINDS = engines.server_kinds()
 
 # Paths fetched for every URL (GET only, all cheap). /metrics is fetched in a second round because
 # TensorRT-LLM's /metrics is a destructive JSON read: its Prometheus text lives elsewhere.
 FINGERPRINT_PATHS = ("/", "/api/version", "/v1/models", "/health", "/version", "/info",
                      "/get_server_info", "/props", "/v2/health/ready")
 
-# Default ``owned_by`` of each engine's /v1/models ModelCard.
-OWNED_BY = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy", "tensorrt_llm": "trtllm",
-            "tabbyapi": "tabbyapi", "mlc-llm": "mlc", "llamacpp": "llamacpp"}
-
-# Prometheus metric-name prefixes that name an engine.
-METRIC_PREFIXES = {"vllm:": "vllm", "sglang:": "sglang", "tgi_": "tgi", "trtllm_": "trtllm",
-                   "lmdeploy:": "lmdeploy", "llamacpp:": "llamacpp", "ovms_": "ovms"}
+# Default ``owned_by`` of each engine's /v1/models ModelCard, and the metric prefixes that name an engine.
+OWNED_BY = engines.by_owned_by()
+METRIC_PREFIXES = engines.by_metric_prefix()
 # Families every Prometheus client library adds; they say nothing about the engine.
 _GENERIC_METRIC_PREFIXES = ("process_", "python_", "go_", "promhttp_", "http_")
-
-# Where each kind reports liveness (first path that answered is used for generic servers).
-HEALTH_PATH = {"ollama": "/", "vllm": "/health", "sglang": "/health", "tgi": "/health",
-               "trtllm": "/health", "lmdeploy": "/health", "tabbyapi": "/health",
-               "ovms": "/v2/health/ready", "mlc": "/v1/models", "llamacpp": "/health",
-               "openai": "/health"}
 
 # Fingerprint weights: a route or field only one engine has is decisive; shared hints are weak.
 _DECISIVE, _STRONG, _WEAK = 10, 5, 1
@@ -224,14 +214,8 @@ def detect_version(kind: Optional[str], results: dict[str, HttpResult]) -> tuple
         value = data.get(key) if data else None
         return str(value) if value not in (None, "") else None
 
-    candidates = {
-        "ollama": [("/api/version", "version")],
-        "vllm": [("/version", "version")],
-        "trtllm": [("/version", "version")],
-        "tgi": [("/info", "version")],
-        "sglang": [("/get_server_info", "version")],
-        "llamacpp": [("/props", "build_info")],
-    }.get(kind or "", [])
+    engine = engines.resolve(kind) if kind else None
+    candidates = [(engine.version_path, engine.version_field)] if engine and engine.version_path else []
     for path, key in candidates:
         value = field_of(path, key)
         if value:
@@ -324,7 +308,8 @@ def ollama_models(tags: Optional[HttpResult], ps: Optional[HttpResult],
 
 def health_of(kind: Optional[str], results: dict[str, HttpResult]) -> dict:
     """Liveness from the kind's own health route."""
-    paths = [HEALTH_PATH.get(kind or "", "/health")]
+    engine = engines.resolve(kind) if kind else None
+    paths = [engine.health if engine else "/health"]
     if kind in (None, "openai"):
         paths += ["/v1/models"]
     for path in paths:
