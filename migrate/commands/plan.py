@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import emit_json, handle_errors
 from ..plan import PORTABLE, USERS, VENDORS, plan, render
+from ._io import emit_json
 
 
 @click.command("plan")
@@ -28,7 +28,6 @@ from ..plan import PORTABLE, USERS, VENDORS, plan, render
 @click.option("--model", "models", multiple=True, help="Ollama tag (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the plan JSON here (for generate --plan)")
-@handle_errors
 def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     """Name the decisive constraint, then the FIRST and SECOND engine, with reasons and rejection metrics."""
     flags["models"] = tuple(models)
