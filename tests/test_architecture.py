@@ -5,6 +5,7 @@ The table of layers is read from docs/architecture.md, so the page and the rule 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,13 @@ PENDING = {
     ("init", "migrate/generate/__init__.py"),
     ("init", "migrate/inventory/__init__.py"),
     ("init", "migrate/plan/__init__.py"),
+    # ("exit-code", area that still raises MigrateError(msg, code) instead of UsageError(msg) etc.)
+    ("exit-code", "canary"),
+    ("exit-code", "compat"),
+    ("exit-code", "generate"),
+    ("exit-code", "inventory"),
+    ("exit-code", "plan"),
+    ("exit-code", "report"),
 }
 
 
@@ -54,6 +62,13 @@ def load_areas(doc: Path = DOC) -> list[Area]:
         importers = named if named or imported_by.startswith("nothing") else None
         areas.append(Area(name, layer, tuple(re.findall(r"`([\w.]+)`", modules)), importers))
     return areas
+
+
+@functools.lru_cache(maxsize=None)
+def parse(path: Path) -> tuple[ast.Module, int]:
+    """The file's syntax tree and its line count (each file is read once per run)."""
+    text = path.read_text(encoding="utf-8")
+    return ast.parse(text, str(path)), len(text.splitlines())
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -84,7 +99,7 @@ def imports_of(path: Path, root: Path, known: set[str]) -> list[tuple[int, str]]
     module = module_name(path, root)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(parse(path)[0]):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -134,19 +149,37 @@ def init_offences(root: Path = ROOT) -> list[tuple[tuple, str]]:
         if path.name != "__init__.py":
             continue
         rel = path.relative_to(root).as_posix()
-        text = path.read_text(encoding="utf-8")
-        tree = ast.parse(text, rel)
+        tree, count = parse(path)
         # A PEP 562 module __getattr__/__dir__ is how a face re-exports lazily; it is not logic.
         lazy = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("__getattr__", "__dir__")]
         inside_lazy = {id(n) for f in lazy for n in ast.walk(f)}
         defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                 and id(n) not in inside_lazy]
         problems = [f"defines {n.name} (line {n.lineno})" for n in defs]
-        count = len(text.splitlines())
         if count > INIT_MAX_LINES:
             problems.append(f"{count} lines (at most {INIT_MAX_LINES})")
         if problems:
             found.append((("init", rel), f"{rel}: a package face only re-exports: {'; '.join(problems)}"))
+    return found
+
+
+def exit_code_offences(root: Path = ROOT) -> list[tuple[tuple, str]]:
+    """Library code names the outcome (``UsageError(msg)``): a ``MigrateError(...)`` call outside
+    migrate/errors.py passes a bare exit code or leans on the historical default."""
+    areas = load_areas(root / "docs" / "architecture.md")
+    found = []
+    for path in source_files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel == "migrate/errors.py":
+            continue
+        for node in ast.walk(parse(path)[0]):
+            func = getattr(node, "func", None)
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if isinstance(node, ast.Call) and name == "MigrateError":
+                area = area_of(module_name(path, root), areas)
+                found.append((("exit-code", area.name if area else rel),
+                              f"{rel}:{node.lineno}: MigrateError(...): raise UsageError, FailedError, "
+                              f"UnreachableError or InconclusiveError instead"))
     return found
 
 
@@ -171,8 +204,13 @@ def test_package_init_files_only_re_export():
     assert not new, "\n".join(new)
 
 
+def test_library_errors_name_their_outcome_not_an_exit_code():
+    new = [line for key, line in exit_code_offences() if key not in PENDING]
+    assert not new, "\n".join(new)
+
+
 def test_pending_lists_only_current_offenders():
-    current = {key for key, _ in layering_offences() + init_offences()}
+    current = {key for key, _ in layering_offences() + init_offences() + exit_code_offences()}
     stale = sorted(PENDING - current)
     assert not stale, f"no longer offending; remove from PENDING in tests/test_architecture.py: {stale}"
 
@@ -209,6 +247,16 @@ def test_the_checker_reports_logic_in_a_package_face(tmp_path):
     lazy.parent.mkdir(parents=True)
     lazy.write_text("def __getattr__(name):\n    raise AttributeError(name)\n", encoding="utf-8")
     assert [key for key, _ in init_offences(tmp_path)] == [("init", "migrate/plan/__init__.py")]
+
+
+def test_the_checker_reports_a_bare_exit_code(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "architecture.md").write_text(DOC.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "migrate" / "probe").mkdir(parents=True)
+    (tmp_path / "migrate" / "probe" / "x.py").write_text(
+        "from .. import errors\n\n\ndef f():\n    raise errors.MigrateError('no', 3)\n\n\n"
+        "def g():\n    raise errors.UnreachableError('no')\n", encoding="utf-8")
+    assert [key for key, _ in exit_code_offences(tmp_path)] == [("exit-code", "probe")]
 
 
 def test_engine_fixtures_only_run_in_marked_tests(request):
