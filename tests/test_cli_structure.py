@@ -101,3 +101,17 @@ def test_a_library_error_raised_inside_a_real_command_reaches_the_user_as_one_li
     assert result.exit_code == EXIT_USAGE
     assert result.stderr.startswith(f"error: {request}: invalid JSON at line 1")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_plan_output_file_is_the_json_document_and_a_bad_path_is_one_line(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "new-dir" / "plan.json"
+    ok = runner.invoke(main, ["plan", "--gpus", "1xH100", "--format", "json", "-o", str(target)])
+    assert ok.exit_code == 0, ok.output
+    assert target.read_text(encoding="utf-8") == ok.stdout
+    assert target.stat().st_mode & 0o777 == 0o644
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    bad = runner.invoke(main, ["plan", "--gpus", "1xH100", "-o", str(blocked / "plan.json")])
+    assert bad.exit_code == EXIT_USAGE
+    assert bad.stderr.startswith(f"error: cannot write {blocked / 'plan.json'}: ") and bad.stderr.count("\n") == 1
