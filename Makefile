@@ -1,11 +1,12 @@
 # Two commands: `make demo` and `make test`. Both set themselves up (a local .venv, packages from the
-# package index only) and start the local backends they need.
+# package index only) and start the local backends they need. `make unit` is the inner loop: the
+# tests that need no engine (pytest marks `engine` and `vllm` deselected), well under two minutes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup testbed-vllm testbed-litellm clean
+.PHONY: demo test unit setup testbed-vllm testbed-litellm clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,9 @@ testbed-litellm: $(STAMP)
 
 test: $(STAMP) testbed-vllm testbed-litellm
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not engine and not vllm" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	@$(PY) -m migrate.testbed.vllm_env || echo "demo: the vLLM environment could not be built here; falling back to llama.cpp as the new backend"

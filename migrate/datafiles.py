@@ -1,6 +1,6 @@
 """The one way YAML/JSON is read: shipped data files, and files a user hands us.
 
-User files fail with one line and exit 2 (``MigrateError``), naming the file and, for a syntax error,
+User files fail with one line and exit 2 (``UsageError``), naming the file and, for a syntax error,
 the line. YAML is a superset of JSON, so one parser serves both.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import EXIT_USAGE, MigrateError
+from .errors import UsageError
 
 
 @functools.lru_cache(maxsize=None)
@@ -28,7 +28,7 @@ def parse_yaml(text: str, source: str, what: str = "file") -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MigrateError(f"{where}: {what} is not valid YAML/JSON ({problem})", EXIT_USAGE) from None
+        raise UsageError(f"{where}: {what} is not valid YAML/JSON ({problem})") from None
 
 
 def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
@@ -37,5 +37,5 @@ def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise MigrateError(f"cannot read {what} {path}: {reason}", EXIT_USAGE) from None
+        raise UsageError(f"cannot read {what} {path}: {reason}") from None
     return parse_yaml(text, str(path), what)

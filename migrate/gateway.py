@@ -19,7 +19,7 @@ import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .errors import EXIT_FAIL, EXIT_USAGE, MigrateError
+from .errors import FailedError, UsageError
 from .fsutil import write_atomic
 from .metrics_catalog import load_catalog
 
@@ -34,9 +34,8 @@ class Problem:
         return f"{where}: {self.message}" if where else self.message
 
 
-class GatewayUnreadable(MigrateError):
-    def __init__(self, message: str):
-        super().__init__(message, EXIT_USAGE)
+class GatewayUnreadable(UsageError):
+    """The gateway file cannot be read or parsed at all (exit 2)."""
 
 
 def _schema() -> dict:
@@ -266,13 +265,13 @@ def _find(data: Any, alias: str, backend: Optional[str] = None):
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict) or alias not in models:
         known = ", ".join(models) if isinstance(models, dict) else "none"
-        raise MigrateError(f"alias {alias!r} not in the gateway config (aliases: {known})", EXIT_USAGE)
+        raise UsageError(f"alias {alias!r} not in the gateway config (aliases: {known})")
     backends = models[alias].get("backends") if isinstance(models[alias], dict) else None
     if not isinstance(backends, list):
-        raise MigrateError(f"alias {alias!r} has no backends list", EXIT_USAGE)
+        raise UsageError(f"alias {alias!r} has no backends list")
     if backend is not None and not any(isinstance(b, dict) and b.get("name") == backend for b in backends):
         names = ", ".join(str(b.get("name")) for b in backends if isinstance(b, dict))
-        raise MigrateError(f"backend {backend!r} not in alias {alias!r} (backends: {names})", EXIT_USAGE)
+        raise UsageError(f"backend {backend!r} not in alias {alias!r} (backends: {names})")
     return backends
 
 
@@ -293,11 +292,10 @@ def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = 
                  new_name: Optional[str] = None) -> ComparePair:
     """Both ends of ``alias`` in a valid gateway file: the Ollama backend (or ``old_name``) is old,
     the heaviest other backend (or ``new_name``) is new; required metrics are the new one's.
-    Any problem (invalid file, unknown alias/backend, nothing to compare) is MigrateError exit 2."""
+    Any problem (invalid file, unknown alias/backend, nothing to compare) is a UsageError (exit 2)."""
     problems = validate_file(path)
     if problems:
-        raise MigrateError(f"{path} is not a valid gateway config: {problems[0].format(path)}",
-                           EXIT_USAGE)
+        raise UsageError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
     data, _ = parse_text(read_text(path))
     backends = [b for b in _find(data, alias) if isinstance(b, dict)]
 
@@ -309,12 +307,11 @@ def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = 
 
     old = pick(old_name, next((b for b in backends if _is_ollama_backend(b)), None))
     if old is None:
-        raise MigrateError(f"alias {alias!r}: no Ollama backend found; name one with --old-backend",
-                           EXIT_USAGE)
+        raise UsageError(f"alias {alias!r}: no Ollama backend found; name one with --old-backend")
     rest = [b for b in backends if b is not old]
     new = pick(new_name, max(rest, key=lambda b: b.get("weight", 0)) if rest else None)
     if new is None or new is old:
-        raise MigrateError(f"alias {alias!r}: needs a second backend to compare", EXIT_USAGE)
+        raise UsageError(f"alias {alias!r}: needs a second backend to compare")
     return ComparePair(old=dict(old), new=dict(new),
                        required_metrics=[str(m) for m in new.get("required_metrics") or []])
 
@@ -336,7 +333,7 @@ def read_weight(path: str | os.PathLike, alias: str, backend: str) -> int:
     data, problems = parse_text(text)
     problems = problems or validate_data(data)
     if problems:
-        raise MigrateError(f"{path} is not a valid gateway config: {problems[0].format(path)}", EXIT_FAIL)
+        raise FailedError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
     _find(data, alias, backend)
     return int(alias_weights(data, alias)[backend])
 
@@ -357,17 +354,17 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     text = read_text(path)
     data, problems = parse_text(text)
     if problems:
-        raise MigrateError(f"refused: {problems[0].format(path)}", EXIT_FAIL)
+        raise FailedError(f"refused: {problems[0].format(path)}")
     backends = _find(data, alias, backend)
     current = {}
     for b in backends:
         w = b.get("weight")
         if isinstance(w, bool) or not isinstance(w, int):
-            raise MigrateError(f"refused: {path}: models.{alias}: weight of {b.get('name')!r} is not an "
-                               f"integer ({w!r})", EXIT_FAIL)
+            raise FailedError(f"refused: {path}: models.{alias}: weight of {b.get('name')!r} is not an "
+                              f"integer ({w!r})")
         current[str(b.get("name"))] = w
     if len(current) != len(backends):
-        raise MigrateError(f"refused: {path}: models.{alias} has duplicate backend names", EXIT_FAIL)
+        raise FailedError(f"refused: {path}: models.{alias} has duplicate backend names")
     target = split_weights(current, backend, int(weight))
 
     lines = text.splitlines(keepends=True)
@@ -378,8 +375,7 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
         line, col = b.lc.value("weight")
         m = _NUMBER.match(lines[line], col)
         if m is None:          # e.g. an anchor/alias or tag in front of the value
-            raise MigrateError(f"refused: {path}:{line + 1}: cannot locate the weight value to edit",
-                               EXIT_FAIL)
+            raise FailedError(f"refused: {path}:{line + 1}: cannot locate the weight value to edit")
         lines[line] = lines[line][:m.start()] + str(new) + lines[line][m.end():]
     new_text = "".join(lines)
 
@@ -387,10 +383,9 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     problems = problems or validate_data(new_data)
     if problems:
         detail = "; ".join(p.format(path) for p in problems[:3])
-        raise MigrateError(f"refused: the result would not validate ({detail}); {path} left unchanged",
-                           EXIT_FAIL)
+        raise FailedError(f"refused: the result would not validate ({detail}); {path} left unchanged")
     if alias_weights(new_data, alias) != target:      # the edit must say exactly what we meant
-        raise MigrateError(f"refused: {path}: the edited weights did not read back as {target}", EXIT_FAIL)
+        raise FailedError(f"refused: {path}: the edited weights did not read back as {target}")
 
     backup = path.with_name(path.name + ".bak")
     if new_text != text:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import httpx
 
 from . import engines
-from .errors import EXIT_UNREACHABLE, MigrateError
+from .errors import UnreachableError
 from .protocol import HttpResult, Timeouts, fetch_async
 from .protocol.client import normalise_root
 
@@ -345,7 +345,7 @@ async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
                       headers: Optional[dict] = None, max_show: int = 50) -> ProbeResult:
     """Fetch the fingerprint routes concurrently, identify the server, then ask it the details.
 
-    Raises ``MigrateError`` (exit 3) when nothing answers at all.
+    Raises ``UnreachableError`` (exit 3) when nothing answers at all.
     """
     root = normalise_root(url, strip_v1=True)
     timeouts = timeouts or Timeouts(connect=3.0, read=10.0, stall=10.0, total=15.0)
@@ -358,7 +358,7 @@ async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
         results = dict(zip(FINGERPRINT_PATHS, first))
         reason = unreachable(results)
         if reason is not None:
-            raise MigrateError(f"{root} is unreachable: {reason}", EXIT_UNREACHABLE)
+            raise UnreachableError(f"{root} is unreachable: {reason}")
 
         kind, _ = identify(results)
         metrics_path = "/prometheus/metrics" if kind == "trtllm" else "/metrics"

@@ -11,8 +11,8 @@ from ..canary.apply import apply
 from ..canary.check import gate
 from ..canary.formats import FORMATS, Context, render
 from ..canary.formats.json import document
-from ..cli import emit_json, handle_errors
-from ..errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, MigrateError
+from ..errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, UsageError
+from ._io import emit_json
 
 _EXIT = {"promote": EXIT_OK, "hold": EXIT_OK, "rollback": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
 
@@ -35,7 +35,6 @@ _EXIT = {"promote": EXIT_OK, "hold": EXIT_OK, "rollback": EXIT_FAIL, "inconclusi
               help="With --check: the target branch's gateway config; the current weight is read from it.")
 @click.option("--summary-file", type=click.Path(dir_okay=False),
               help="With --check: append the Markdown explanation here (e.g. \"$GITHUB_STEP_SUMMARY\").")
-@handle_errors
 def canary(report_path: str, policy_path: Optional[str], current_weight: Optional[int], fmt: str,
            apply_path: Optional[str], check_path: Optional[str], alias: Optional[str],
            backend: Optional[str], base_path: Optional[str], summary_file: Optional[str]) -> None:
@@ -44,13 +43,13 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
     Exit codes: 0 promote/hold, 1 rollback (or --check refused), 2 bad input, 4 inconclusive.
     """
     if apply_path and check_path:
-        raise MigrateError("--apply and --check are exclusive", EXIT_USAGE)
+        raise UsageError("--apply and --check are exclusive")
     if (apply_path or check_path) and not (alias and backend):
-        raise MigrateError("--apply/--check need --alias and --backend", EXIT_USAGE)
+        raise UsageError("--apply/--check need --alias and --backend")
     if base_path and not check_path:
-        raise MigrateError("--base only makes sense with --check", EXIT_USAGE)
+        raise UsageError("--base only makes sense with --check")
     if summary_file and not check_path:
-        raise MigrateError("--summary-file only makes sense with --check", EXIT_USAGE)
+        raise UsageError("--summary-file only makes sense with --check")
     policy = load_policy(policy_path)
     report = load_report(report_path)
 
@@ -62,7 +61,7 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
                 with open(summary_file, "a", encoding="utf-8") as fh:
                     fh.write(result.markdown)
             except OSError as exc:
-                raise MigrateError(f"{summary_file}: cannot append ({exc.strerror})", EXIT_USAGE) from None
+                raise UsageError(f"{summary_file}: cannot append ({exc.strerror})") from None
         if fmt == "json":
             emit_json(result.to_dict())
         else:

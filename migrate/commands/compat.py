@@ -7,8 +7,6 @@ import click
 
 from compat_suite.config import KINDS
 
-from ..cli import handle_errors
-
 
 @click.command("compat")
 @click.option("--from", "from_kind", type=click.Choice(KINDS), help="Old backend kind.")
@@ -42,7 +40,6 @@ from ..cli import handle_errors
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), help="Write the Markdown report here.")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--quiet", is_flag=True, help="No progress bar or terminal table.")
-@handle_errors
 def compat_cmd(json_out, md_out, junit_out, quiet, **options):
     """Send the same cases to the old and the new backend and report what behaves differently.
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import emit_json, handle_errors
 from ..generate import TARGETS, generate
+from ._io import emit_json
 
 
 @click.command("generate")
@@ -19,7 +19,6 @@ from ..generate import TARGETS, generate
               help="starting weight of the new engine; Ollama gets the rest")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
-@handle_errors
 def generate_cmd(target, inventory_path, plan_path, aliases, gpus, ollama_url, engine_url, new_weight, out_dir, as_json):
     """Write deployable files for TARGET; unknown models get a visible TODO, never an invented repo."""
     manifest = generate(target, out_dir, inventory_path=inventory_path, plan_path=plan_path, aliases=aliases,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import emit_json, handle_errors
+from ._io import emit_json
 
 
 @click.command("inventory")
@@ -17,7 +17,6 @@ from ..cli import emit_json, handle_errors
               help="JSONL of recorded exchanges (repeatable).")
 @click.option("-o", "--output", metavar="FILE", help="Write the inventory JSON here (validated, atomic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON on stdout.")
-@handle_errors
 def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
     """Inventory live Ollama, server logs, code and captures; print models, traffic, profile, risks."""
     import sys

@@ -1,10 +1,15 @@
 """`migrate plan`: inventory / profile / flags -> engine decision (rules table in migrate/data/rules.yaml)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
 
-from ..cli import emit_json, handle_errors
+from ..errors import UsageError
+from ..fsutil import write_atomic
 from ..plan import PORTABLE, USERS, VENDORS, plan, render
+from ._io import emit_json
 
 
 @click.command("plan")
@@ -28,17 +33,18 @@ from ..plan import PORTABLE, USERS, VENDORS, plan, render
 @click.option("--model", "models", multiple=True, help="Ollama tag (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the plan JSON here (for generate --plan)")
-@handle_errors
 def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     """Name the decisive constraint, then the FIRST and SECOND engine, with reasons and rejection metrics."""
     flags["models"] = tuple(models)
     result = plan(inventory_path, profile_path, flags)
     if output:
-        import json
-        from pathlib import Path
-
-        from ..generate import write_atomic
-        write_atomic(Path(output), json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        path = Path(output)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0644 as before: a plan is meant to be shared and handed to `generate --plan`.
+            write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n", mode=0o644)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     if fmt == "json":
         emit_json(result)
     else:

@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 import click
 
-from ..cli import emit_json, handle_errors
-from ..errors import EXIT_INCONCLUSIVE, EXIT_USAGE, MigrateError
+from ..errors import EXIT_INCONCLUSIVE, UsageError
 from ..probe import ProbeResult, probe
+from ._io import emit_json
 
 
 def _render(result: ProbeResult) -> str:
@@ -55,7 +55,6 @@ def _render(result: ProbeResult) -> str:
               help="Name of an env var holding a bearer key (for gateways; the key is never printed).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
               help="Seconds allowed per probe request.")
-@handle_errors
 def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: float) -> None:
     """Identify the server at URL: engine kind, version, models and context limits, health, metrics.
 
@@ -68,13 +67,13 @@ def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: flo
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
-            raise MigrateError(f"--api-key-env {api_key_env}: the variable is not set", EXIT_USAGE)
+            raise UsageError(f"--api-key-env {api_key_env}: the variable is not set")
         headers = {"Authorization": f"Bearer {key}"}
-    if "://" in url and not url.split("://", 1)[0] in ("http", "https"):
-        raise MigrateError(f"unsupported URL scheme in {url!r} (http or https)", EXIT_USAGE)
+    if "://" in url and url.split("://", 1)[0] not in ("http", "https"):
+        raise UsageError(f"unsupported URL scheme in {url!r} (http or https)")
     host = urlsplit(url if "://" in url else "http://" + url).hostname
     if not host or any(c.isspace() for c in url):
-        raise MigrateError(f"not a server URL: {url!r} (expected http://host:port)", EXIT_USAGE)
+        raise UsageError(f"not a server URL: {url!r} (expected http://host:port)")
     timeouts = Timeouts(connect=min(3.0, timeout), read=timeout, stall=timeout, total=timeout)
     result = probe(url, timeouts=timeouts, headers=headers)
     if as_json:

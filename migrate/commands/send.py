@@ -5,10 +5,10 @@ import json
 
 import click
 
-from ..cli import emit_json, handle_errors
-from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, MigrateError
+from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, UsageError
 from ..exchange import ChatRequest, Exchange, Message
 from ..protocol import Backend, Timeouts, send
+from ._io import emit_json
 
 UNREACHABLE = ("connection_refused", "connect_timeout")
 
@@ -16,27 +16,25 @@ UNREACHABLE = ("connection_refused", "connect_timeout")
 def build_request(model: str, prompt: str | None, request_file: str | None, endpoint: str,
                   stream: bool) -> ChatRequest:
     if (prompt is None) == (request_file is None):
-        raise MigrateError("give exactly one of --prompt or --request", EXIT_USAGE)
+        raise UsageError("give exactly one of --prompt or --request")
     if request_file is not None:
         try:
             with open(request_file, encoding="utf-8") as fh:
                 body = json.load(fh)
         except OSError as exc:
-            raise MigrateError(f"cannot read {request_file}: {exc.strerror}", EXIT_USAGE) from exc
+            raise UsageError(f"cannot read {request_file}: {exc.strerror}") from exc
         except json.JSONDecodeError as exc:
-            raise MigrateError(f"{request_file}: invalid JSON at line {exc.lineno}: {exc.msg}",
-                               EXIT_USAGE) from exc
+            raise UsageError(f"{request_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
         try:
             request = ChatRequest.from_openai(body)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise MigrateError(f"{request_file}: not a chat-completions body: {exc}",
-                               EXIT_USAGE) from exc
+            raise UsageError(f"{request_file}: not a chat-completions body: {exc}") from exc
         if model:
             request.model = model
     else:
         request = ChatRequest(model=model, messages=[Message(role="user", content=prompt)])
     if not request.model:
-        raise MigrateError("no model: pass --model or put 'model' in the request", EXIT_USAGE)
+        raise UsageError("no model: pass --model or put 'model' in the request")
     request.endpoint = endpoint
     request.stream = stream
     return request
@@ -86,12 +84,11 @@ def render_text(ex: Exchange) -> str:
               help="Longest silence allowed once the answer has started (seconds).")
 @click.option("--api-key-env", default=None, help="Name of an env var holding the API key.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@handle_errors
 def send_command(url, protocol, model, prompt, request_file, endpoint, stream, max_tokens,
                  temperature, seed, timeout, stall, api_key_env, as_json):
     """Send one request and print the canonical result with its timings."""
     if timeout <= 0 or stall <= 0:
-        raise MigrateError("--timeout and --stall must be positive", EXIT_USAGE)
+        raise UsageError("--timeout and --stall must be positive")
     request = build_request(model, prompt, request_file, endpoint, stream)
     for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
         if value is not None:
@@ -101,7 +98,7 @@ def send_command(url, protocol, model, prompt, request_file, endpoint, stream, m
                           timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout),
                                             total=timeout))
     except ValueError as exc:
-        raise MigrateError(f"--url: {exc}", EXIT_USAGE) from None
+        raise UsageError(f"--url: {exc}") from None
     ex = send(backend, request)
     if as_json:
         emit_json(ex.result_dict())

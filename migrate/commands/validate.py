@@ -5,15 +5,14 @@ import sys
 
 import click
 
-from ..cli import emit_json, handle_errors
 from ..errors import EXIT_FAIL
 from ..gateway import validate_file
+from ._io import emit_json
 
 
 @click.command("validate")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
-@handle_errors
 def validate(config: str, as_json: bool) -> None:
     """Check a gateway config (schema, weights sum to 100, unique names, URLs, timeouts, metrics)."""
     problems = validate_file(config)
