@@ -215,7 +215,9 @@ def _message_from_openai(m: dict) -> Message:
                 texts.append(part.get("text", ""))
             elif part.get("type") == "image_url":
                 url = part.get("image_url")
-                images.append(url.get("url") if isinstance(url, dict) else url)
+                value = url.get("url") if isinstance(url, dict) else url
+                if isinstance(value, str):      # a part without a URL carries no image
+                    images.append(value)
         content = "".join(texts)
     calls = [ToolCall.from_wire(tc.get("function", {}).get("name", ""),
                                 tc.get("function", {}).get("arguments"), id=tc.get("id"),

@@ -141,7 +141,7 @@ def _semantic_problems(data: Any) -> list[Problem]:
         backends = [b for b in spec["backends"] if isinstance(b, dict)]
         weights = [b.get("weight") for b in backends]
         if backends and all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
-            total = sum(weights)
+            total = sum(w for w in weights if isinstance(w, int))
             if total != 100:
                 problems.append(Problem(_line_of(data, ["models", alias, "backends"], value=False),
                                         f"models.{alias}: backend weights sum to {total}, must be 100"))

@@ -125,6 +125,7 @@ def classify_latency(report: dict, policy: dict) -> list[Metric]:
                 m.needed_more = lat["min_samples"] - have
                 m.detail = f"{_LATENCY_LABEL[key]} from {have} request(s), policy needs {lat['min_samples']}"
             else:
+                assert o is not None and n is not None     # _num() checked both
                 diff = n - o
                 ratio = (n / o) if o > 0 else (math.inf if n > 0 else 1.0)
                 over_floor = diff > limit["floor_s"]

@@ -164,11 +164,10 @@ async def _run(backend: Backend, ex: Exchange, decoder, path: str, content: byte
 async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, stream: bool,
                     client: Optional[httpx.AsyncClient], transport, on_delta=None) -> Exchange:
     own = client is None
-    if own:
-        client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+    http = client if client is not None else httpx.AsyncClient(transport=transport, follow_redirects=False)
     decoder = ADAPTERS[backend.protocol].Decoder(ex, on_delta)
     try:
-        await asyncio.wait_for(_run(backend, ex, decoder, path, content, stream, client),
+        await asyncio.wait_for(_run(backend, ex, decoder, path, content, stream, http),
                                timeout=backend.timeouts.total)
     except asyncio.TimeoutError:
         ex.timings.end = time.perf_counter()
@@ -176,7 +175,7 @@ async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, s
         decoder.abort()     # keep what arrived before the deadline
     finally:
         if own:
-            await client.aclose()
+            await http.aclose()
     if ex.error is not None:
         ex.finish_reason = "error"
     return ex
@@ -227,12 +226,11 @@ async def fetch_async(url_root: str, path: str, *, method: str = "GET", json: An
     except ValueError as exc:
         return HttpResult(None, {}, "", None, ErrorInfo("invalid_url", str(exc)), 0.0)
     own = client is None
-    if own:
-        client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+    http = client if client is not None else httpx.AsyncClient(transport=transport, follow_redirects=False)
     started = time.perf_counter()
     try:
         response = await asyncio.wait_for(
-            client.request(method, url, json=json, headers=headers,
+            http.request(method, url, json=json, headers=headers,
                            timeout=_httpx_timeout(timeouts)),
             timeout=timeouts.total)
         text = response.text
@@ -250,7 +248,7 @@ async def fetch_async(url_root: str, path: str, *, method: str = "GET", json: An
         return HttpResult(None, {}, "", None, _fault(exc, False), time.perf_counter() - started)
     finally:
         if own:
-            await client.aclose()
+            await http.aclose()
 
 
 def fetch(url_root: str, path: str, **kw) -> HttpResult:

@@ -18,7 +18,7 @@ def encode_message(m: Message) -> dict:
     """One canonical message in the OpenAI chat format (also what template/token counting must see)."""
     out: dict = {"role": m.role}
     if m.images:
-        parts = [{"type": "text", "text": m.content or ""}] if m.content else []
+        parts: list[dict] = [{"type": "text", "text": m.content or ""}] if m.content else []
         parts += [{"type": "image_url", "image_url": {"url": i if i.startswith("data:")
                                                       else f"data:image/png;base64,{i}"}}
                   for i in m.images]
@@ -127,7 +127,7 @@ class Decoder(BaseDecoder):
             ex.server_extra["system_fingerprint"] = chunk["system_fingerprint"]
         usage = chunk.get("usage")
         has_usage = isinstance(usage, dict)
-        if has_usage:
+        if isinstance(usage, dict):
             self.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
         choices = chunk.get("choices") or []
         if not choices:
