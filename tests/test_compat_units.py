@@ -340,8 +340,8 @@ def test_cli_gateway_picks_ollama_as_old_and_heaviest_as_new(tmp_path: Path):
 
 def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
     from compat_suite.checks.observability import DEFAULT_REQUIRED, families, resolve
-    from tests.conftest import shared_dir
-    text = (shared_dir() / "realdata" / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
+    from tests.conftest import realdata_dir
+    text = (realdata_dir() / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
     exposed = families(text)
     got = resolve(DEFAULT_REQUIRED, "vllm", exposed)
     assert got["found"]["waiting_requests"] == "vllm:num_requests_waiting"
