@@ -150,7 +150,7 @@ def test_compat_cases_use_the_test_beds_fewshot_history():
     body and the compat cases' YAML alias): they must not drift apart."""
     from importlib.resources import files
 
-    from compat_suite.loader import load_cases
+    from migrate.compat_suite.loader import load_cases
 
     shipped = json.loads(files("migrate.testbed").joinpath("data", "fewshot_tools.json").read_text())
     case = next(c for c in load_cases() if c.id == "tools.single_call")
