@@ -44,8 +44,9 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(REPO, src, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__",
                                                   "tests", "demo-out", "out"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(src)], check=True, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(out), str(src)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]     # e.g. setuptools from the `test` extra missing
     return next(out.glob("ollama_migrate-*.whl"))
 
 
