@@ -39,11 +39,11 @@ class Case:
 
 
 def schema() -> dict:
-    return json.loads(files("compat_suite").joinpath("schemas", "case.schema.json").read_text())
+    return json.loads(files("migrate.compat_suite").joinpath("schemas", "case.schema.json").read_text())
 
 
 def builtin_files() -> list:
-    root = files("compat_suite").joinpath("cases")
+    root = files("migrate.compat_suite").joinpath("cases")
     return sorted((p for p in root.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
 
 

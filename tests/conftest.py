@@ -5,7 +5,6 @@ that silently skipped every real-engine test would be a pass that was never obse
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,14 @@ _HERE = Path(__file__).resolve().parent
 pytest_plugins = ["tests.vllm_fixtures"] if (_HERE / "vllm_fixtures.py").exists() else []
 
 
-def shared_dir() -> Path:
-    """The shared reference data: $MIGRATE_SHARED, else <repo>/../shared."""
-    return Path(os.environ.get("MIGRATE_SHARED") or (_HERE.parent.parent / "shared"))
+# Test data lives in the repository: real recordings (provenance in realdata/INDEX.md) and the
+# test bed's planted chat templates (testbed/INDEX.md).
+FIXTURES = _HERE / "fixtures"
 
 
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    path = shared_dir()
-    if not path.is_dir():
-        pytest.fail(f"shared reference data not found at {path} (set MIGRATE_SHARED)")
-    return path
+def realdata_dir() -> Path:
+    """The real recorded payloads, logs and metrics dumps the tests read."""
+    return FIXTURES / "realdata"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
-"""Extract request/response bodies from the real recordings in ``shared/realdata/``.
+"""Extract request/response bodies from the real recordings in ``tests/fixtures/realdata/``.
 
-Formats handled (see shared/realdata/INDEX.md):
+Formats handled (see tests/fixtures/realdata/INDEX.md):
 - vcrpy YAML cassettes (``*.yaml``): ``response.body.string`` (streams are stored as one YAML string
   whose NDJSON/SSE lines YAML folds with blank lines; ``yaml.safe_load`` undoes the folding), or
   pydantic-ai's re-serialised ``parsed_body``;
@@ -19,7 +19,6 @@ This is test support code: it only reads files and never touches the network.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +26,7 @@ from typing import Any
 
 import yaml
 
-_REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_dir() -> Path:
-    """``$MIGRATE_SHARED`` or ``<repo>/../shared``."""
-    env = os.environ.get("MIGRATE_SHARED")
-    return Path(env) if env else _REPO.parent / "shared"
-
-
-def realdata_dir() -> Path:
-    return shared_dir() / "realdata"
+from tests.conftest import realdata_dir
 
 
 @dataclass

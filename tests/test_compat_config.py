@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_suite.config import build_config, kind_from_url, parse_model_spec, split_list
+from migrate.compat_suite.config import build_config, kind_from_url, parse_model_spec, split_list
 from migrate import gateway
 from migrate.errors import MigrateError
 

@@ -12,19 +12,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compat_suite.loader import load_cases
-from compat_suite.runner import CompatConfig, SideConfig, run_compat
+from migrate.compat_suite.loader import load_cases
+from migrate.compat_suite.runner import CompatConfig, SideConfig, run_compat
 from migrate.cli import main
 from migrate.report import validate_report
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.engine
 
 MODEL = "gemma3-270m"
 
 
-def _shared_template(name: str) -> str:
-    from tests.conftest import shared_dir
-    return (shared_dir() / "testbed" / name).read_text()
 
 
 def _cases(ids: set[str]):
@@ -96,7 +94,7 @@ def test_planted_smaller_context_is_caught_by_long_context_only(llamacpp_server)
 
 
 def test_planted_template_without_tools_is_caught_by_tools_only(llamacpp_server):
-    plain = _engine(n_ctx=4096, n_parallel=2, chat_template=_shared_template("gemma3.jinja"))
+    plain = _engine(n_ctx=4096, n_parallel=2, chat_template=(FIXTURES / "testbed" / "gemma3.jinja").read_text())
     try:
         report = _run(llamacpp_server.url, plain.url,
                       _cases({"tools.single_call", "chat.single_turn", "structured.json_schema"}))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compat_suite import noise
-from compat_suite.checks import REGISTRY, CaseRun, Context, SideInfo
-from compat_suite.loader import Case, load_cases, parse_file
-from compat_suite.normalize import differing_fields, text_similarity, tool_call_view
+from migrate.compat_suite import noise
+from migrate.compat_suite.checks import REGISTRY, CaseRun, Context, SideInfo
+from migrate.compat_suite.loader import Case, load_cases, parse_file
+from migrate.compat_suite.normalize import differing_fields, text_similarity, tool_call_view
 from migrate.cli import main
 from migrate.errors import MigrateError
 from migrate.exchange import ChatRequest, Delta, ErrorInfo, Exchange, ResponseFormat, ToolCall, Usage
@@ -339,9 +339,9 @@ def test_cli_gateway_picks_ollama_as_old_and_heaviest_as_new(tmp_path: Path):
 
 
 def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
-    from compat_suite.checks.observability import DEFAULT_REQUIRED, families, resolve
-    from tests.conftest import shared_dir
-    text = (shared_dir() / "realdata" / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
+    from migrate.compat_suite.checks.observability import DEFAULT_REQUIRED, families, resolve
+    from tests.conftest import realdata_dir
+    text = (realdata_dir() / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
     exposed = families(text)
     got = resolve(DEFAULT_REQUIRED, "vllm", exposed)
     assert got["found"]["waiting_requests"] == "vllm:num_requests_waiting"
@@ -356,7 +356,7 @@ def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
 
 
 def test_embeddings_compare_says_reindex():
-    from compat_suite.checks.embeddings import compare
+    from migrate.compat_suite.checks.embeddings import compare
     a = [[1.0, 0.0], [0.0, 1.0]]
     assert compare(a, a)[0] == "pass"
     verdict, detail, _, new = compare(a, [[0.0, 1.0], [1.0, 0.0]])
@@ -365,7 +365,7 @@ def test_embeddings_compare_says_reindex():
 
 
 def test_ollama_default_context_by_version():
-    from compat_suite.runner import _ollama_default_context
+    from migrate.compat_suite.runner import _ollama_default_context
     assert _ollama_default_context("0.6.6")[0] == 2048
     assert _ollama_default_context("0.11.6")[0] == 4096
     n, source = _ollama_default_context("0.16.0")
@@ -440,7 +440,7 @@ def test_stream_twin_http_500_on_new_side_where_old_answered_is_regression():
 def test_unknown_direction_with_an_unmeasured_side_is_inconclusive():
     # A quality field (better-rule) that is None on one side was not measured there: comparing
     # None with True says nothing about the new backend.
-    from compat_suite.checks.base import Field, judge, true_is_better
+    from migrate.compat_suite.checks.base import Field, judge, true_is_better
     fields = [Field("status"), Field("q", better=true_is_better)]
     old = [{"status": "2xx", "q": None}, {"status": "2xx", "q": None}]
     new = [{"status": "2xx", "q": True}]
@@ -565,7 +565,7 @@ def test_tool_choice_new_5xx_is_regression_not_an_unknown():
 def test_a_repeated_identical_call_dropped_is_an_improvement_not_a_regression():
     # Measured on real engines: with forced tool_choice the old side (which ignores it) emitted the
     # same call twice and vLLM once. The app would have executed the tool twice on the old backend.
-    from compat_suite.checks.tools import observe
+    from migrate.compat_suite.checks.tools import observe
     from migrate.exchange import ToolCall
     def ex(n):
         e = Exchange(request=ChatRequest(model="m"), status=200, finish_reason="tool_calls")
@@ -574,5 +574,5 @@ def test_a_repeated_identical_call_dropped_is_an_improvement_not_a_regression():
     old, new = observe(ex(2)), observe(ex(1))
     assert old["calls"] == new["calls"] == 1
     assert (old["repeated_calls"], new["repeated_calls"]) == (1, 0)
-    from compat_suite.checks.tools import fewer_repeats_is_better
+    from migrate.compat_suite.checks.tools import fewer_repeats_is_better
     assert fewer_repeats_is_better(1, 0) is True and fewer_repeats_is_better(0, 1) is False

@@ -24,8 +24,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from compat_suite.checks.observability import DEFAULT_REQUIRED
-from compat_suite.loader import load_cases
+from migrate.compat_suite.checks.observability import DEFAULT_REQUIRED
+from migrate.compat_suite.loader import load_cases
 from migrate.cli import main
 from migrate.protocol import fetch
 from migrate.report import validate_report

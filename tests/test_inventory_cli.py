@@ -13,6 +13,7 @@ from migrate.cli import main
 from migrate.exchange import ChatRequest, Exchange, Message, ResponseFormat, Timings, Usage
 from migrate.inventory import load_schema
 from migrate.inventory.capture import parse_capture
+from tests.conftest import realdata_dir
 
 APP = Path(__file__).parent / "fixtures" / "code" / "app"
 TRUNC_LOG = "ollama_log_v0.6.x_2025-04_truncating-input-prompt_embeddings_issue10368.log"
@@ -43,10 +44,10 @@ def test_every_source_failing_exits_3():
     assert "every inventory source failed" in r.output
 
 
-def test_unreachable_ollama_with_logs_is_partial(shared, tmp_path):
+def test_unreachable_ollama_with_logs_is_partial(tmp_path):
     out = tmp_path / "inventory.json"
-    r = _run("--ollama", _dead_url(), "--logs", str(shared / "realdata" / TRUNC_LOG),
-             "--logs", str(shared / "realdata" / BUSY_LOG), "--code", str(APP), "-o", str(out))
+    r = _run("--ollama", _dead_url(), "--logs", str(realdata_dir() / TRUNC_LOG),
+             "--logs", str(realdata_dir() / BUSY_LOG), "--code", str(APP), "-o", str(out))
     assert r.exit_code == 0, r.output
     assert "warning: Ollama at" in r.output
     inv = json.loads(out.read_text())
@@ -63,23 +64,23 @@ def test_unreachable_ollama_with_logs_is_partial(shared, tmp_path):
     assert not list(tmp_path.glob(".inventory.*"))      # atomic write left no temp file
 
 
-def test_json_mode_prints_one_document(shared):
+def test_json_mode_prints_one_document():
     r = CliRunner().invoke(
         main, ["inventory", "--no-ollama", "--json", "--logs",
-               str(shared / "realdata" / "ollama_log_v0.5.x_2025-02_runner-started_GIN500_issue8983.log")])
+               str(realdata_dir() / "ollama_log_v0.5.x_2025-02_runner-started_GIN500_issue8983.log")])
     assert r.exit_code == 0
     inv = json.loads(r.stdout)
     assert inv["traffic"]["by_status"] == {"200": 1, "500": 2}
     assert inv["profile"]["peak_concurrency"] == 3
 
 
-def test_log_directory_and_stdin(shared, tmp_path):
+def test_log_directory_and_stdin(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
-    (d / "a.log").write_text((shared / "realdata" / TRUNC_LOG).read_text())
+    (d / "a.log").write_text((realdata_dir() / TRUNC_LOG).read_text())
     r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--json", "--logs", str(d),
                                                   "--logs", "-"],
-                                           input=(shared / "realdata" / BUSY_LOG).read_text())
+                                           input=(realdata_dir() / BUSY_LOG).read_text())
     assert r.exit_code == 0, r.stderr
     inv = json.loads(r.stdout)
     assert inv["traffic"]["requests"] == 1 and inv["traffic"]["queue_full_events"] == 4
@@ -111,9 +112,9 @@ def test_capture_profile(tmp_path):
     assert p["context_need"] == 2000 + 200
 
 
-def test_human_summary_has_tables(shared):
+def test_human_summary_has_tables():
     r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--code", str(APP), "--logs",
-                                                  str(shared / "realdata" / TRUNC_LOG)])
+                                                  str(realdata_dir() / TRUNC_LOG)])
     assert r.exit_code == 0
     for title in ("Traffic", "Usage sites", "Workload profile", "Migration risks"):
         assert title in r.stdout

@@ -11,6 +11,7 @@ import respx
 
 from migrate.inventory.live import (default_num_ctx, inventory_live, ollama_url_from_env,
                                     parse_parameters)
+from tests.conftest import realdata_dir
 
 URL = "http://ollama.test:11434"
 
@@ -24,8 +25,8 @@ def _ps_json(path):
 
 
 @pytest.fixture
-def recorded(shared):
-    rd = shared / "realdata"
+def recorded():
+    rd = realdata_dir()
     show = {"qwen3:8b": json.loads((rd / "ollama_api_show_qwen3-8b_arch-qwen3_v0.11.0.json").read_text()),
             "hermes3:8b": json.loads((rd / "ollama_api_show_llama3.1-8b_withtensors_capabilities_2025-05_crewai.json").read_text()),
             "gemma3:1b": json.loads((rd / "ollama_api_show_gemma3-1b_arch-gemma3_v0.10.0-rc0.json").read_text())}

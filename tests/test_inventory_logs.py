@@ -1,4 +1,4 @@
-"""Log parser: exact counts on every real Ollama log in shared/realdata (counted by reading each file),
+"""Log parser: exact counts on every real Ollama log in tests/fixtures/realdata (counted by reading each file),
 plus the formats and faults the issue lists."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gzip
 import pytest
 
 from migrate.inventory.logs import LogStats, parse_env_map, parse_go_duration
+from tests.conftest import realdata_dir
 
 # file -> expected counts, computed by reading each file by hand:
 # (lines, gin, slog-style, other known, blank, unparsed, by_method_path, by_status,
@@ -61,17 +62,17 @@ EXPECTED = {
 }
 
 
-def test_every_realdata_log_has_expectations(shared):
-    files = sorted(p.name for p in (shared / "realdata").glob("ollama_log_*")) + \
-        sorted(p.name for p in (shared / "realdata").glob("ollama_clientlog_*"))
+def test_every_realdata_log_has_expectations():
+    files = sorted(p.name for p in realdata_dir().glob("ollama_log_*")) + \
+        sorted(p.name for p in realdata_dir().glob("ollama_clientlog_*"))
     assert sorted(EXPECTED) == sorted(files)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_realdata_log_counts(shared, name):
+def test_realdata_log_counts(name):
     lines, gin, slog, other, blank, unparsed, by_mp, by_status, trunc, cfg_keys, peak = EXPECTED[name]
     st = LogStats()
-    info = st.feed_file(str(shared / "realdata" / name))
+    info = st.feed_file(str(realdata_dir() / name))
     res = st.result()
     t = res["traffic"]
     assert (info["lines"], info["gin"], info["slog"], info["other_known"], info["blank"], info["unparsed"]) == \
@@ -84,8 +85,8 @@ def test_realdata_log_counts(shared, name):
     assert t["peak_concurrency_estimate"] == peak
 
 
-def test_realdata_details(shared):
-    rd = shared / "realdata"
+def test_realdata_details():
+    rd = realdata_dir()
     st = LogStats()
     for name in ("ollama_log_v0.6.x_2025-04_truncating-input-prompt_embeddings_issue10368.log",
                  "ollama_log_v0.5.x_2024-12_offload-to-cuda_starting-llama-server_parallel4_issue8098.log",

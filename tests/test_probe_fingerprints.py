@@ -1,5 +1,5 @@
 """`migrate probe` against mocked servers of every kind (respx), built from the engine fact sheets
-and the real recordings in shared/realdata (vLLM /v1/models and /metrics dumps, SGLang metrics,
+and the real recordings in tests/fixtures/realdata (vLLM /v1/models and /metrics dumps, SGLang metrics,
 Ollama /api/version, /api/tags, /api/ps and /api/show), plus the CLI contract."""
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from migrate.cli import main
 from migrate.errors import MigrateError
 from migrate.probe import metric_prefix, probe
-from tests.realdata_loader import json_values, load, realdata_dir
+from tests.conftest import realdata_dir
+from tests.realdata_loader import json_values, load
 
 URL = "http://engine.test:8000"
 

@@ -1,4 +1,4 @@
-"""Acceptance: every real recorded chat/generate payload in shared/realdata decodes exactly.
+"""Acceptance: every real recorded chat/generate payload in tests/fixtures/realdata decodes exactly.
 
 One parametrised test per recording (ids = file names). The expected values below were read off
 each file by hand and cross-checked with grep over the raw files (usage counts, done_reason /
@@ -15,7 +15,8 @@ from collections import namedtuple
 
 import pytest
 
-from tests.realdata_loader import decode, load, realdata_dir
+from tests.conftest import realdata_dir
+from tests.realdata_loader import decode, load
 
 CHAT_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 
@@ -291,7 +292,7 @@ def _check_text(actual, expected, what):
 
 
 def test_every_chat_recording_is_in_the_table():
-    """A new recording in shared/realdata must get expected values here, not be skipped."""
+    """A new recording in tests/fixtures/realdata must get expected values here, not be skipped."""
     names = {p.name for p in realdata_dir().iterdir()}
     chat_like = {n for n in names
                  if n.startswith(("ollama_api_chat", "ollama_api_generate", "ollama_v1chat",

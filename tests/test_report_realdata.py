@@ -5,7 +5,7 @@ import pytest
 
 from migrate.report import (latency_table, load_report, render_markdown, summarize, write_json,
                             write_junit, write_markdown)
-from tests import realdata_loader
+from tests.realdata_loader import decode, load
 
 STREAM = "ollama_api_chat_stream_ndjson_gemma3_chunked_2025-08.httprr"
 ERROR = "ollama_api_chat_error400_model_does_not_support_tools_2025-08.httprr"
@@ -13,10 +13,7 @@ ERROR = "ollama_api_chat_error400_model_does_not_support_tools_2025-08.httprr"
 
 @pytest.fixture(scope="module")
 def exchanges():
-    if not (realdata_loader.realdata_dir() / STREAM).exists():
-        pytest.skip("shared/realdata not available (set MIGRATE_SHARED)")
-    ok = realdata_loader.decode(realdata_loader.load(STREAM)[0])
-    err = realdata_loader.decode(realdata_loader.load(ERROR)[0])
+    ok, err = decode(load(STREAM)[0]), decode(load(ERROR)[0])
     ok.transcript.url, err.transcript.url = "http://127.0.0.1:11434/api/chat", "http://127.0.0.1:8000/api/chat"
     return ok, err
 

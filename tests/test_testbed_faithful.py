@@ -1,4 +1,4 @@
-"""The Ollama-API test server against REAL recorded Ollama payloads (shared/realdata), plus the
+"""The Ollama-API test server against REAL recorded Ollama payloads (tests/fixtures/realdata), plus the
 behaviours a migration depends on. Engine tests keep num_predict/max_tokens small (<= 32)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from migrate.exchange import ChatRequest, Message, Sampling
 from migrate.protocol import Backend, Timeouts, fetch, send
-from tests.conftest import shared_dir
+from tests.conftest import realdata_dir
 from tests.realdata_loader import load
 
 pytestmark = pytest.mark.engine
@@ -24,7 +24,7 @@ SLOW = Timeouts(read=120.0, stall=60.0, total=300.0)
 
 
 def _real_json_block(name: str, start: str) -> dict:
-    text = (shared_dir() / "realdata" / name).read_text()
+    text = (realdata_dir() / name).read_text()
     return json.JSONDecoder().raw_decode(text[text.index(start):])[0]
 
 
@@ -77,7 +77,7 @@ def test_ps_shape_matches_real_v011(ollama_server):
 
 
 def test_show_shape_matches_real_gemma3(ollama_server):
-    real = json.loads((shared_dir() / "realdata" / "ollama_api_show_gemma3-1b_arch-gemma3_v0.10.0-rc0.json")
+    real = json.loads((realdata_dir() / "ollama_api_show_gemma3-1b_arch-gemma3_v0.10.0-rc0.json")
                       .read_text())
     ours = _post(ollama_server.url, "/api/show", {"model": ollama_server.model}).json
     assert list(ours) == list(real)
@@ -98,7 +98,7 @@ def test_show_shape_matches_real_gemma3(ollama_server):
 # --- errors ----------------------------------------------------------------------------------------
 
 def test_unknown_model_404_wording(ollama_server):
-    real = (shared_dir() / "realdata" / "ollama_api_error404_model_not_found_v0.1.32_issue3876.txt").read_text()
+    real = (realdata_dir() / "ollama_api_error404_model_not_found_v0.1.32_issue3876.txt").read_text()
     real_body = json.loads(re.search(r'\{"error":[^\n]*\}', real).group(0))
     r = chat(ollama_server, model="llama3")
     assert r.status == 404 and list(r.json) == list(real_body)
@@ -194,7 +194,7 @@ def test_silent_front_truncation(ollama_server):
     assert m, new
     limit, prompt, keep, new_n = map(int, m.groups())
     assert limit == 256 and prompt > 256 and new_n <= 256 and new_n == r.json["prompt_eval_count"]
-    real = (shared_dir() / "realdata" / "ollama_log_v0.6.x_2025-04_truncating-input-prompt_embeddings_issue10368.log"
+    real = (realdata_dir() / "ollama_log_v0.6.x_2025-04_truncating-input-prompt_embeddings_issue10368.log"
             ).read_text()
     assert re.search(r'level=WARN source=runner\.go:\d+ msg="truncating input prompt" limit=\d+ prompt=\d+ '
                      r'keep=\d+ new=\d+', real)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from migrate.testbed.ollama_server import BUSY, Admission, Busy, gin_line, go_duration, go_time, slog_time
-from tests.conftest import shared_dir
+from tests.conftest import realdata_dir
 
 GIN_RE = re.compile(r'^\[GIN\] (\d{4}/\d{2}/\d{2} - \d{2}:\d{2}:\d{2}) \|\s*(\d{3})\s*\|\s*(\S+)\s*\|'
                     r'\s*(\S+)\s*\|\s*([A-Z]+)\s+"(.*)"$')
@@ -16,7 +16,7 @@ GIN_RE = re.compile(r'^\[GIN\] (\d{4}/\d{2}/\d{2} - \d{2}:\d{2}:\d{2}) \|\s*(\d{
 
 def _real_gin_lines():
     lines = []
-    for path in sorted((shared_dir() / "realdata").glob("ollama_log_*.log")):
+    for path in sorted(realdata_dir().glob("ollama_log_*.log")):
         for line in path.read_text(errors="replace").splitlines():
             idx = line.find("[GIN] ")
             if idx >= 0 and "\x1b" not in line:
@@ -26,7 +26,7 @@ def _real_gin_lines():
 
 def test_gin_line_layout_matches_real_logs_column_for_column():
     real = [l for l in _real_gin_lines() if GIN_RE.match(l)]
-    assert len(real) >= 5, "expected real gin lines in shared/realdata"
+    assert len(real) >= 5, "expected real gin lines in the recorded logs"
     for line in real[:50]:
         m = GIN_RE.match(line)
         latency, ip, method, path = m.group(3), m.group(4), m.group(5), m.group(6)
@@ -82,7 +82,7 @@ async def test_admission_runs_parallel_then_queues_then_refuses():
 
 
 def test_busy_message_matches_the_real_client_log():
-    text = (shared_dir() / "realdata" /
+    text = (realdata_dir() /
             "ollama_clientlog_server-busy-maximum-pending-requests_2026-05_ha-llmvision648.log").read_text()
     assert BUSY in text
 

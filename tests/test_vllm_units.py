@@ -145,8 +145,14 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     proc.stdout.close()
 
 
-def test_shipped_fewshot_copy_matches_shared(shared):
+def test_compat_cases_use_the_test_beds_fewshot_history():
+    """The few-shot rounds that make the base model call tools exist twice (the test bed's request
+    body and the compat cases' YAML alias): they must not drift apart."""
     from importlib.resources import files
 
+    from migrate.compat_suite.loader import load_cases
+
     shipped = json.loads(files("migrate.testbed").joinpath("data", "fewshot_tools.json").read_text())
-    assert shipped == json.loads((shared / "testbed" / "fewshot_tools.json").read_text())
+    case = next(c for c in load_cases() if c.id == "tools.single_call")
+    assert case.request["messages"][:-1] == shipped["messages"][:-1]
+    assert case.request["tools"] == shipped["tools"]

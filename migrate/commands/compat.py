@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from compat_suite.config import KINDS
+from migrate.compat_suite.config import KINDS
 
 
 @click.command("compat")
@@ -46,8 +46,8 @@ def compat_cmd(json_out, md_out, junit_out, quiet, **options):
     Exit codes (precedence 3 > 2 > 1 > 4 > 0): 3 a backend unreachable, 2 usage/config error,
     1 at least one regression, 4 inconclusive, 0 otherwise.
     """
-    from compat_suite.config import build_config
-    from compat_suite.outputs import run_and_report
+    from migrate.compat_suite.config import build_config
+    from migrate.compat_suite.outputs import run_and_report
 
     cfg = build_config(**options)
     report = run_and_report(cfg, json_out=json_out, md_out=md_out, junit_out=junit_out, quiet=quiet)

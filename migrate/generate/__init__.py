@@ -64,7 +64,7 @@ def _md(v) -> str:
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(
-        lambda name: resources.files("templates").joinpath(name).read_text(encoding="utf-8")),
+        lambda name: resources.files("migrate.templates").joinpath(name).read_text(encoding="utf-8")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False)
     env.filters.update(sh=_sh, shd=_shd, k8s=_k8s, comment=_comment, md=_md,

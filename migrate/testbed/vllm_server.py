@@ -22,7 +22,7 @@ from .process import ManagedServer, group_members, spawn_group
 from .vllm_env import VllmEnv, ensure_vllm_env
 
 __all__ = ["VllmServer", "SERVED_MODEL_NAME", "START_TIMEOUT", "SERVER_ENV", "build_command",
-           "chat_template_path", "group_members", "group_memory_bytes"]
+           "chat_template_path", "group_members"]
 
 SERVED_MODEL_NAME = "gemma-3-270m"
 START_TIMEOUT = 240.0
@@ -74,20 +74,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def group_memory_bytes(pgid: int, field: str = "Pss") -> int:
-    """Sum of ``Rss`` or ``Pss`` over the group. RSS double-counts pages the API process and the
-    engine core share (torch, the mapped weights); PSS splits them, so its sum is the real cost."""
-    total = 0
-    for pid in group_members(pgid):
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith(field + ":"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
 class VllmServer(ManagedServer):
     """Context manager: ``with VllmServer() as srv: srv.url`` -> ``http://127.0.0.1:<port>``."""
 
@@ -127,10 +113,3 @@ class VllmServer(ManagedServer):
 
     def _retry_after(self, tail: str) -> bool:
         return "address already in use" in tail.lower()
-
-    def memory_bytes(self) -> dict:
-        """Resident memory of the whole server (API process, engine core, worker)."""
-        if not self.alive():
-            return {"rss_sum": 0, "pss_sum": 0, "processes": 0}
-        return {"rss_sum": group_memory_bytes(self.pgid, "Rss"), "pss_sum": group_memory_bytes(self.pgid, "Pss"),
-                "processes": len(group_members(self.pgid))}
