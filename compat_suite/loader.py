@@ -16,11 +16,9 @@ import jsonschema
 
 from migrate.datafiles import parse_yaml
 from migrate.errors import EXIT_USAGE, MigrateError
+from migrate.report.contract import CATEGORIES
 
 from .checks import DEFAULT_CHECKS, REGISTRY
-
-CATEGORIES = ("chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
-              "embeddings", "observability")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from migrate import __version__, engines
 from migrate.errors import EXIT_USAGE, MigrateError
 from migrate.exchange import ChatRequest, Exchange, Message
 from migrate.protocol import Backend, HttpResult, Timeouts, fetch_async, send_async, send_raw_async
+from migrate.report.contract import SCHEMA_VERSION
 
 from . import noise
 from .checks import REGISTRY, CaseRun, Context, SideInfo
@@ -525,7 +526,7 @@ class Runner:
         def side(s: _Side) -> dict:
             return {"kind": s.cfg.kind, "protocol": s.cfg.protocol, "url": s.backend.url,
                     "model": s.cfg.model}
-        return {"schema_version": 1, "tool_version": __version__,
+        return {"schema_version": SCHEMA_VERSION, "tool_version": __version__,
                 "started_at": started_at.isoformat(timespec="seconds"), "duration_s": 0.0,
                 "old": side(old), "new": side(new)}
 

@@ -5,7 +5,7 @@ A check takes ``(case, CaseRun, Context)`` and returns one report entry, or a li
 from __future__ import annotations
 
 from . import chat, defaults, errors, long_context, streaming, structured, tools
-from .base import CRITICAL_CATEGORIES, VERDICTS, CaseRun, Context, SideInfo
+from .base import CaseRun, Context, SideInfo
 
 REGISTRY = {}
 for _module in (chat, defaults, tools, streaming, structured, long_context, errors):
@@ -19,5 +19,4 @@ DEFAULT_CHECKS = {
     "errors": ["error_contract"],
 }
 
-__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CRITICAL_CATEGORIES", "VERDICTS", "CaseRun", "Context",
-           "SideInfo"]
+__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CaseRun", "Context", "SideInfo"]

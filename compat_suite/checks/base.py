@@ -6,13 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 from migrate.exchange import Exchange
+from migrate.report.contract import is_critical
 
 from .. import noise
 from ..normalize import text_similarity, values_differ
 
-CRITICAL_CATEGORIES = {"tools", "structured", "long_context", "errors"}
-VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-            "inconclusive", "error")
 # Transport faults: nothing was observed, so they are infrastructure errors, not behaviour.
 TRANSPORT_ERRORS = {"connection_refused", "connect_timeout", "read_timeout", "stall", "timeout",
                     "stream_cut", "transport"}
@@ -195,7 +193,7 @@ def result(case, check: str, verdict: str, detail: str, *, old_obs: Any = None, 
     category = category or case.category
     entry = {
         "case": case.id, "category": category, "check": check, "verdict": verdict,
-        "critical": category in CRITICAL_CATEGORIES, "detail": detail,
+        "critical": is_critical(category), "detail": detail,
         "samples": {"old": samples[0] if samples else len(old_ex),
                     "new": samples[1] if samples else len(new_ex)},
         "needed_samples": needed,
