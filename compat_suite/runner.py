@@ -12,11 +12,10 @@ import asyncio
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from migrate import __version__, engines
+from migrate import __version__
 from migrate.errors import EXIT_USAGE, MigrateError
 from migrate.exchange import ChatRequest, Exchange, Message
 from migrate.protocol import Backend, HttpResult, Timeouts, fetch_async, send_async, send_raw_async
@@ -27,6 +26,7 @@ from .checks import REGISTRY, CaseRun, Context, SideInfo
 from .checks import embeddings as emb
 from .checks import observability
 from .checks.base import result
+from .config import CompatConfig, SideConfig
 from .loader import Case
 
 UNKNOWN_MODEL = "migrate-compat-no-such-model"
@@ -34,41 +34,6 @@ CONNECT_FAULTS = {"connection_refused", "connect_timeout"}
 # Filler for long prompts: plain sentences every tokenizer splits predictably.
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 NEEDLES = {"start": "AMBER-4817", "middle": "COBALT-2093", "end": "VIOLET-5561"}
-
-
-def protocol_for(kind: str) -> str:
-    """Engine names only pick defaults and metric names; the registry says which protocol each speaks."""
-    return engines.protocol_of(kind)
-
-
-@dataclass
-class SideConfig:
-    kind: str
-    url: str
-    model: str
-    api_key_env: Optional[str] = None
-    extra_body: dict = field(default_factory=dict)   # merged into every request body on this side
-
-    @property
-    def protocol(self) -> str:
-        return protocol_for(self.kind)
-
-
-@dataclass
-class CompatConfig:
-    old: SideConfig
-    new: SideConfig
-    cases: list[Case]
-    baseline_repeats: int = 2
-    repeats: int = 1
-    concurrency: int = 2
-    timeout: float = 180.0
-    seed: Optional[int] = None
-    old_context: Optional[int] = None
-    check_metrics: bool = False
-    required_metrics: Optional[list[str]] = None
-    embeddings: Optional[bool] = None          # None: only when the old model is an embedding model
-    thresholds: noise.Thresholds = field(default_factory=noise.Thresholds)
 
 
 class _Side:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from compat_suite.config import CompatConfig, SideConfig
 from compat_suite.loader import load_cases
-from compat_suite.runner import CompatConfig, SideConfig, run_compat
+from compat_suite.runner import run_compat
 from migrate.cli import main
 from migrate.report import validate_report
 
