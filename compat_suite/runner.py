@@ -22,7 +22,7 @@ from migrate.protocol import Backend, HttpResult, Timeouts, fetch_async, send_as
 from migrate.report.contract import SCHEMA_VERSION
 
 from . import noise
-from .checks import REGISTRY, CaseRun, Context, SideInfo
+from .checks import REGISTRY, CaseRun, CheckContext, SideInfo
 from .checks import embeddings as emb
 from .checks import observability
 from .checks.base import result
@@ -131,7 +131,7 @@ async def is_embedding_model(side: _Side) -> bool:
 # requests
 
 
-def build_request(case: Case, side: _Side, seed: Optional[int], *, stream: Optional[bool] = None,
+def case_request(case: Case, side: _Side, seed: Optional[int], *, stream: Optional[bool] = None,
                   model: Optional[str] = None, messages: Optional[list] = None) -> ChatRequest:
     body = json.loads(json.dumps(case.request))      # deep copy: cases are shared
     body.pop("input", None)
@@ -261,12 +261,12 @@ class Runner:
     async def _run_chat(self, case: Case, old: _Side, new: _Side) -> CaseRun:
         n_old, n_new = self._counts(case)
         seed = self.cfg.seed
-        jobs = [self._send(old, build_request(case, old, seed), case.id) for _ in range(n_old)]
-        jobs += [self._send(new, build_request(case, new, seed), case.id) for _ in range(n_new)]
+        jobs = [self._send(old, case_request(case, old, seed), case.id) for _ in range(n_old)]
+        jobs += [self._send(new, case_request(case, new, seed), case.id) for _ in range(n_new)]
         twins = []
         if case.kind == "stream":
-            twins = [self._send(old, build_request(case, old, seed, stream=False), case.id),
-                     self._send(new, build_request(case, new, seed, stream=False), case.id)]
+            twins = [self._send(old, case_request(case, old, seed, stream=False), case.id),
+                     self._send(new, case_request(case, new, seed, stream=False), case.id)]
         out = await asyncio.gather(*jobs, *twins)
         run = CaseRun(case, old=list(out[:n_old]), new=list(out[n_old:n_old + n_new]))
         if twins:
@@ -284,14 +284,14 @@ class Runner:
                 body = '{"model": ' + json.dumps(side.cfg.model) + ', "messages": [{"role": "user", "content": '
                 return await self._send_raw(side, path, body, case.id)
             if what == "unknown_model":
-                return await self._send(side, build_request(case, side, self.cfg.seed,
+                return await self._send(side, case_request(case, side, self.cfg.seed,
                                                             model=UNKNOWN_MODEL), case.id)
             # over_length: a prompt of factor x the OLD context, sized with this side's calibration
             factor = float(case.params.get("over_length_factor", 1.5))
             units = self._units_for(side, int(factor * contexts["old"]))
             run.aux.setdefault("sent_tokens", {})[side.name] = self._tokens_for(side, units)
             msgs = [{"role": "user", "content": long_prompt(units, _nonce(case.id, side.name, time.time()))}]
-            return await self._send(side, build_request(case, side, self.cfg.seed, messages=msgs),
+            return await self._send(side, case_request(case, side, self.cfg.seed, messages=msgs),
                                     case.id)
 
         out = await asyncio.gather(*[one(old) for _ in range(n_old)], *[one(new) for _ in range(n_new)])
@@ -308,7 +308,7 @@ class Runner:
             msgs = [{"role": "user", "content": long_prompt(units, _nonce(case.id, side.name, label, time.time()), NEEDLES)}]
             p = prompts[label]
             p["sent"][side.name] = self._tokens_for(side, units)
-            p[side.name] = [await self._send(side, build_request(case, side, self.cfg.seed, messages=msgs),
+            p[side.name] = [await self._send(side, case_request(case, side, self.cfg.seed, messages=msgs),
                                              f"{case.id}.{label}")]
 
         jobs = []
@@ -368,7 +368,7 @@ class Runner:
             oc, osrc = cfg.old_context, "--old-context"
         old.info.context, old.info.context_source = oc, osrc
         new.info.context, new.info.context_source = nc, nsrc
-        ctx = Context(old=old.info, new=new.info, thresholds=cfg.thresholds)
+        ctx = CheckContext(old=old.info, new=new.info, thresholds=cfg.thresholds)
 
         embedding_model = await is_embedding_model(old)
         cases = self._select(embedding_model)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from compat_suite import noise
-from compat_suite.checks import REGISTRY, CaseRun, Context, SideInfo
+from compat_suite.checks import REGISTRY, CaseRun, CheckContext, SideInfo
 from compat_suite.loader import Case, load_cases, parse_file
 from compat_suite.normalize import differing_fields, text_similarity, tool_call_view
 from migrate.cli import main
@@ -140,7 +140,7 @@ def test_unknown_category_filter_is_a_usage_error():
 
 
 def ctx(old_protocol="openai", new_protocol="openai", old_kind="llamacpp", new_kind="vllm"):
-    return Context(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
+    return CheckContext(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
                    new=SideInfo(new_kind, new_protocol, "http://new", "m", context=2048))
 
 

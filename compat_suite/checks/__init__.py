@@ -1,11 +1,11 @@
 """One module per aspect; ``REGISTRY`` maps a check name (as cases name it) to its function.
 
-A check takes ``(case, CaseRun, Context)`` and returns one report entry, or a list of them.
+A check takes ``(case, CaseRun, CheckContext)`` and returns one report entry, or a list of them.
 """
 from __future__ import annotations
 
 from . import chat, defaults, errors, long_context, streaming, structured, tools
-from .base import CaseRun, Context, SideInfo
+from .base import CaseRun, CheckContext, SideInfo
 
 REGISTRY = {}
 for _module in (chat, defaults, tools, streaming, structured, long_context, errors):
@@ -19,4 +19,4 @@ DEFAULT_CHECKS = {
     "errors": ["error_contract"],
 }
 
-__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CaseRun", "Context", "SideInfo"]
+__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CaseRun", "CheckContext", "SideInfo"]

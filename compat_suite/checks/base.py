@@ -27,7 +27,7 @@ class SideInfo:
 
 
 @dataclass
-class Context:
+class CheckContext:
     """What checks may know about the run besides the exchanges."""
 
     old: SideInfo
@@ -219,7 +219,7 @@ def _measured(obs: list[dict], name: str) -> tuple[list, list[dict]]:
 
 
 def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: list[dict], *,
-          old_ex: list[Exchange], new_ex: list[Exchange], ctx: Context,
+          old_ex: list[Exchange], new_ex: list[Exchange], ctx: CheckContext,
           pass_detail: str = "", category: Optional[str] = None, note: str = "") -> dict:
     """Diffy's rule over each judged field, then one verdict for the check.
 
