@@ -232,3 +232,17 @@ def test_unknown_context_makes_context_cases_inconclusive_first(backends, monkey
     assert needing == {"long_context.needles", "errors.over_length_prompt"}
     # the cases that need no context still ran
     assert _by_case(report)[("errors.unknown_model", "error_contract")]["verdict"] != "inconclusive"
+
+
+def test_an_embedding_model_runs_only_the_cases_for_embedding_models(backends, monkeypatch):
+    import compat_suite.runner as runner
+
+    async def embedding_only(side):
+        return True
+
+    monkeypatch.setattr(runner, "is_embedding_model", embedding_only)
+    report = _run(backends, check_metrics=True)
+    validate_report(report)
+    assert [(c["case"], c["verdict"]) for c in report["checks"]] == [
+        ("embeddings.vectors", "pass"), ("observability.required_metrics", "unsupported_new")]
+    assert report["latency"] == {}

@@ -4,14 +4,16 @@ A check takes ``(case, CaseRun, CheckContext)`` and returns one report entry, or
 """
 from __future__ import annotations
 
-from . import chat, defaults, errors, long_context, streaming, structured, tools
+from . import (chat, defaults, embeddings, errors, long_context, observability, streaming,
+               structured, tools)
 from .base import CaseRun, CheckContext, SideInfo
 
 REGISTRY = {}
-for _module in (chat, defaults, tools, streaming, structured, long_context, errors):
+for _module in (chat, defaults, tools, streaming, structured, long_context, errors, embeddings,
+                observability):
     REGISTRY.update(_module.CHECKS)
 
-# The check a case gets when it names none.
+# The check a case gets when it names none (unless its case kind has its own default).
 DEFAULT_CHECKS = {
     "chat": ["response_structure"], "defaults": ["default_behaviour"],
     "tools": ["tool_call_structure"], "streaming": ["stream_invariants"],

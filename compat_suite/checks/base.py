@@ -38,13 +38,14 @@ class CheckContext:
 
 @dataclass
 class CaseRun:
-    """Every exchange of one case: ``old``/``new`` are the main samples; ``aux`` holds named
-    extra samples (the non-stream twins of a stream case, the long-context prompts, ...)."""
+    """Everything one case observed: ``old``/``new`` are the main samples; ``aux`` holds what its
+    case kind adds by name (the non-stream twins of a stream case, the long-context prompts, the
+    sent token counts of over-length prompts, each side's embeddings, the /metrics scrape)."""
 
     case: Any
     old: list[Exchange] = field(default_factory=list)
     new: list[Exchange] = field(default_factory=list)
-    aux: dict[str, dict[str, list[Exchange]]] = field(default_factory=dict)
+    aux: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
