@@ -20,8 +20,7 @@ from migrate.exchange import ChatRequest, Exchange
 from migrate.protocol import embed_async
 from migrate.protocol.client import ADAPTERS
 
-from .checks import CaseRun, CheckContext
-from .checks import observability
+from .checks import CaseRun, CheckContext, observability
 from .config import CompatConfig
 from .prompts import NEEDLES, long_prompt, nonce
 from .session import Session, Side
