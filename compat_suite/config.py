@@ -1,20 +1,63 @@
-"""Turn the raw option values of ``migrate compat`` into a validated CompatConfig.
+"""The configuration of a compat run (``SideConfig``, ``CompatConfig``) and how the raw option
+values of ``migrate compat`` become one.
 
-Every usage problem is a MigrateError with exit 2, checked in a fixed order (gateway, missing
-options, model spec, cases, JSON bodies, URLs) so the first message is the one users act on.
+The dataclass fields are the one place for defaults: the CLI options and ``build_config`` read
+them through ``DEFAULTS``. Every usage problem is a MigrateError with exit 2, checked in a fixed
+order (gateway, missing options, model spec, cases, JSON bodies, URLs) so the first message is the
+one users act on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import TYPE_CHECKING, Iterable, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from migrate import engines
 from migrate.errors import EXIT_USAGE, MigrateError
 
+from . import noise
+
 if TYPE_CHECKING:
-    from .runner import CompatConfig
+    from .loader import Case
 
 KINDS = engines.server_kinds()
+
+
+@dataclass
+class SideConfig:
+    kind: str
+    url: str
+    model: str
+    api_key_env: Optional[str] = None
+    extra_body: dict = field(default_factory=dict)   # merged into every request body on this side
+
+    @property
+    def protocol(self) -> str:
+        """Engine kinds only pick defaults and metric names; the registry says which protocol each speaks."""
+        return engines.protocol_of(self.kind)
+
+
+@dataclass
+class CompatConfig:
+    old: SideConfig
+    new: SideConfig
+    cases: list[Case]
+    baseline_repeats: int = 2
+    repeats: int = 1
+    concurrency: int = 2
+    timeout: float = 180.0
+    seed: Optional[int] = None
+    old_context: Optional[int] = None
+    check_metrics: bool = False
+    required_metrics: Optional[list[str]] = None
+    embeddings: Optional[bool] = None          # None: only when the old model is an embedding model
+    thresholds: noise.Thresholds = field(default_factory=noise.Thresholds)
+
+
+# Field name -> default, for the fields that have a plain one (what `migrate compat` shows).
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(CompatConfig)
+                            if f.default is not dataclasses.MISSING}
 
 
 def split_list(values: Optional[Iterable[str]]) -> list[str]:
@@ -57,22 +100,24 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
                  alias: Optional[str] = None, old_backend: Optional[str] = None,
                  new_backend: Optional[str] = None, case_paths: Iterable[str] = (),
                  no_builtin: bool = False, only: Iterable[str] = (), skip: Iterable[str] = (),
-                 reduced: bool = False, baseline_repeats: int = 2, repeats: int = 1,
-                 concurrency: int = 2, timeout: float = 180.0, seed: Optional[int] = None,
+                 reduced: bool = False, baseline_repeats: int = DEFAULTS["baseline_repeats"],
+                 repeats: int = DEFAULTS["repeats"], concurrency: int = DEFAULTS["concurrency"],
+                 timeout: float = DEFAULTS["timeout"], seed: Optional[int] = None,
                  old_context: Optional[int] = None, check_metrics: bool = False,
                  required_metrics: Iterable[str] = (), embeddings: bool = False,
                  from_api_key_env: Optional[str] = None, to_api_key_env: Optional[str] = None,
                  old_extra_body: Optional[str] = None,
-                 new_extra_body: Optional[str] = None) -> "CompatConfig":
+                 new_extra_body: Optional[str] = None) -> CompatConfig:
     """The CompatConfig for these option values (names as the CLI options), or MigrateError(2).
 
     Explicit options win over what ``--gateway``/``--alias`` supply; with a gateway the model
     defaults to the alias and the new side to the OpenAI protocol.
     """
+    # Imported here, not at the top: every `migrate` command line loads this module for KINDS and
+    # DEFAULTS, and should not pay for the case loader, the HTTP client or the gateway reader.
     from migrate.protocol import Backend
 
     from .loader import load_cases
-    from .runner import CompatConfig, SideConfig
 
     gw_metrics: list[str] = []
     if gateway_file or alias:

@@ -16,11 +16,10 @@ import jsonschema
 
 from migrate.datafiles import parse_yaml
 from migrate.errors import EXIT_USAGE, MigrateError
+from migrate.report.contract import CATEGORIES
 
 from .checks import DEFAULT_CHECKS, REGISTRY
-
-CATEGORIES = ("chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
-              "embeddings", "observability")
+from .kinds import CASE_KINDS
 
 
 @dataclass
@@ -80,10 +79,11 @@ def parse_file(text: str, source: str) -> list[Case]:
                                EXIT_USAGE)
         request = dict(raw.get("request") or {})
         kind = raw.get("kind") or ("stream" if request.get("stream") else "chat")
-        if kind in ("chat", "stream") and not request.get("messages"):
+        if CASE_KINDS[kind].needs_messages and not request.get("messages"):
             raise MigrateError(f"{source}: case {cid!r} needs request.messages", EXIT_USAGE)
-        checks = list(raw.get("checks") or DEFAULT_CHECKS.get(category, []))
-        unknown = [c for c in checks if c not in REGISTRY and c != "embedding_vectors"]
+        checks = list(raw.get("checks") or CASE_KINDS[kind].default_checks
+                      or DEFAULT_CHECKS.get(category, []))
+        unknown = [c for c in checks if c not in REGISTRY]
         if unknown:
             raise MigrateError(f"{source}: case {cid!r}: unknown check(s) {unknown}", EXIT_USAGE)
         cases.append(Case(id=cid, category=category, description=raw.get("description", ""),

@@ -94,20 +94,6 @@ def status_class(ex: Exchange) -> str:
     return f"{ex.status // 100}xx"
 
 
-def result_view(ex: Exchange) -> dict:
-    """A whole exchange, normalised (used for generic diffs and in reports)."""
-    return {
-        "status": ex.status,
-        "error": ({"type": ex.error.type, "status": ex.error.status} if ex.error else None),
-        "content": ex.content,
-        "tool_calls": [tool_call_view(tc) for tc in ex.tool_calls],
-        "finish_reason": ex.finish_reason,
-        "usage": {"prompt_tokens": ex.usage.prompt_tokens,
-                  "completion_tokens": ex.usage.completion_tokens,
-                  "reported": ex.usage.reported},
-    }
-
-
 def _top_field(path: str) -> str:
     match = re.match(r"root\['([^']+)'\]", path)
     return match.group(1) if match else path

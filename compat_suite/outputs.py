@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from .runner import CompatConfig, run_compat
+from .config import CompatConfig
+from .runner import run_compat
 
 
 def run_and_report(cfg: CompatConfig, *, json_out: Optional[str] = None, md_out: Optional[str] = None,

@@ -163,3 +163,16 @@ def test_no_cases_is_fine_when_only_metrics_are_checked():
 
 def test_only_embeddings_turns_embeddings_on():
     assert build_config(**{**FULL, "reduced": False}, only=("embeddings",)).embeddings is True
+
+
+def test_defaults_live_in_the_config_dataclass():
+    # The CLI options and build_config take their defaults from CompatConfig's fields, so the
+    # three can never disagree again.
+    from migrate.compat_suite.config import DEFAULTS, CompatConfig
+    from migrate.cli import main
+
+    options = {p.name: p.default for p in main.commands["compat"].params}
+    for name in ("baseline_repeats", "repeats", "concurrency", "timeout"):
+        assert options[name] == DEFAULTS[name] == CompatConfig.__dataclass_fields__[name].default
+    cfg = build_config(**FULL)
+    assert all(getattr(cfg, name) == value for name, value in DEFAULTS.items())

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from migrate.compat_suite.config import CompatConfig, SideConfig
 from migrate.compat_suite.loader import load_cases
-from migrate.compat_suite.runner import CompatConfig, SideConfig, run_compat
+from migrate.compat_suite.runner import run_compat
 from migrate.cli import main
 from migrate.report import validate_report
 from tests.conftest import FIXTURES

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.compat_suite import noise
-from migrate.compat_suite.checks import REGISTRY, CaseRun, Context, SideInfo
+from migrate.compat_suite.checks import REGISTRY, CaseRun, CheckContext, SideInfo
 from migrate.compat_suite.loader import Case, load_cases, parse_file
 from migrate.compat_suite.normalize import differing_fields, text_similarity, tool_call_view
 from migrate.cli import main
@@ -140,7 +140,7 @@ def test_unknown_category_filter_is_a_usage_error():
 
 
 def ctx(old_protocol="openai", new_protocol="openai", old_kind="llamacpp", new_kind="vllm"):
-    return Context(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
+    return CheckContext(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
                    new=SideInfo(new_kind, new_protocol, "http://new", "m", context=2048))
 
 
@@ -362,6 +362,69 @@ def test_embeddings_compare_says_reindex():
     verdict, detail, _, new = compare(a, [[0.0, 1.0], [1.0, 0.0]])
     assert verdict == "regression" and "re-index" in detail and new["cosine_to_old_min"] == 0.0
     assert compare(a, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])[0] == "regression"
+
+
+def test_embedding_vectors_is_an_ordinary_check_on_the_protocol_result():
+    from migrate.protocol import Embeddings
+    c = case("embeddings.vectors", "embeddings")
+    same = [[0.6, 0.8]]
+    run = CaseRun(c)
+    run.aux["embeddings"] = {"old": [Embeddings("ollama", same, status=200)],
+                             "new": [Embeddings("openai", None, status=404,
+                                                error=ErrorInfo("not_found", "model not found", 404))]}
+    r = REGISTRY["embedding_vectors"](c, run, ctx("ollama"))
+    assert r["verdict"] == "unsupported_new" and r["critical"] is False
+    assert r["detail"] == "The new backend returned no vectors (HTTP 404: model not found)."
+    assert r["samples"] == {"old": 1, "new": 1} and r["transcripts"] == {"old": [], "new": []}
+    run.aux["embeddings"]["new"] = [Embeddings("openai", same, status=200)]
+    r = REGISTRY["embedding_vectors"](c, run, ctx("ollama"))
+    assert r["verdict"] == "pass" and r["new"] == {"dimension": 2, "normalised": True, "cosine_to_old_min": 1.0}
+
+
+def _metrics_run(scrape):
+    from migrate.compat_suite.runner import metrics_case
+    c = metrics_case(["waiting_requests", "kv_cache_usage"])
+    run = CaseRun(c)
+    run.aux["metrics"] = {"old": [], "new": [scrape]}
+    return c, run
+
+
+def test_required_metrics_is_an_ordinary_check_with_its_report_block():
+    from migrate.compat_suite.checks.observability import report_section
+    from migrate.protocol import HttpResult
+    text = "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.5\n"
+    c, run = _metrics_run(HttpResult(200, {}, text, None, None, 0.01))
+    r = REGISTRY["required_metrics"](c, run, ctx())
+    assert r["verdict"] == "pass" and r["category"] == "observability" and "transcripts" not in r
+    assert r["samples"] == {"old": 0, "new": 1}
+    key, block = report_section(c, run, ctx())
+    assert key == "metrics" and block == {
+        "url": "http://new/metrics", "required": ["waiting_requests", "kv_cache_usage"],
+        "found": {"waiting_requests": "vllm:num_requests_waiting", "kv_cache_usage": "vllm:kv_cache_usage_perc"},
+        "missing": []}
+    # no /metrics at all (llama.cpp without --metrics): unsupported, with the scrape as evidence
+    c, run = _metrics_run(HttpResult(404, {}, "404 page not found", None,
+                                     ErrorInfo("not_found", "404 page not found", 404), 0.01))
+    r = REGISTRY["required_metrics"](c, run, ctx())
+    assert r["verdict"] == "unsupported_new" and "HTTP 404" in r["detail"] and "--metrics" in r["detail"]
+    assert r["transcripts"]["new"][0]["url"] == "http://new/metrics"
+    assert r["transcripts"]["new"][0]["lines"] == ["404 page not found"]
+    assert report_section(c, run, ctx())[1]["missing"] == ["waiting_requests", "kv_cache_usage"]
+
+
+def test_case_kinds_and_checks_cover_the_case_schema():
+    from migrate.compat_suite.kinds import CASE_KINDS
+    from migrate.compat_suite.loader import schema
+    case_def = schema()["$defs"]["case"]["properties"]
+    kinds = set(case_def["kind"]["enum"])
+    assert kinds <= set(CASE_KINDS) and set(CASE_KINDS) - kinds == {"metrics"}    # metrics: built by the runner
+    assert set(case_def["checks"]["items"]["enum"]) <= set(REGISTRY)
+    # a kind's own default check wins over its category's; a kind that needs messages says so
+    got = parse_file("category: embeddings\ncases:\n  - id: embeddings.mine\n    kind: embeddings\n"
+                     "    request: {input: [a]}\n", "e.yaml")
+    assert got[0].checks == ["embedding_vectors"]
+    with pytest.raises(MigrateError, match="needs request.messages"):
+        parse_file("category: streaming\ncases:\n  - id: streaming.x\n    kind: stream\n    request: {}\n", "s.yaml")
 
 
 def test_ollama_default_context_by_version():

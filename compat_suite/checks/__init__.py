@@ -1,23 +1,9 @@
-"""One module per aspect; ``REGISTRY`` maps a check name (as cases name it) to its function.
+"""One module per aspect of the compat comparison; ``REGISTRY`` maps a check name (as cases name
+it) to its function.
 
-A check takes ``(case, CaseRun, Context)`` and returns one report entry, or a list of them.
+A check takes ``(case, CaseRun, CheckContext)`` and returns one report entry, or a list of them.
 """
-from __future__ import annotations
+from .base import CaseRun, CheckContext, SideInfo
+from .registry import DEFAULT_CHECKS, REGISTRY
 
-from . import chat, defaults, errors, long_context, streaming, structured, tools
-from .base import CRITICAL_CATEGORIES, VERDICTS, CaseRun, Context, SideInfo
-
-REGISTRY = {}
-for _module in (chat, defaults, tools, streaming, structured, long_context, errors):
-    REGISTRY.update(_module.CHECKS)
-
-# The check a case gets when it names none.
-DEFAULT_CHECKS = {
-    "chat": ["response_structure"], "defaults": ["default_behaviour"],
-    "tools": ["tool_call_structure"], "streaming": ["stream_invariants"],
-    "structured": ["json_validity"], "long_context": ["context_window"],
-    "errors": ["error_contract"],
-}
-
-__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CRITICAL_CATEGORIES", "VERDICTS", "CaseRun", "Context",
-           "SideInfo"]
+__all__ = ["REGISTRY", "DEFAULT_CHECKS", "CaseRun", "CheckContext", "SideInfo"]

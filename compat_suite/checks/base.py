@@ -6,13 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 from migrate.exchange import Exchange
+from migrate.report.contract import is_critical
 
 from .. import noise
 from ..normalize import text_similarity, values_differ
 
-CRITICAL_CATEGORIES = {"tools", "structured", "long_context", "errors"}
-VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-            "inconclusive", "error")
 # Transport faults: nothing was observed, so they are infrastructure errors, not behaviour.
 TRANSPORT_ERRORS = {"connection_refused", "connect_timeout", "read_timeout", "stall", "timeout",
                     "stream_cut", "transport"}
@@ -29,7 +27,7 @@ class SideInfo:
 
 
 @dataclass
-class Context:
+class CheckContext:
     """What checks may know about the run besides the exchanges."""
 
     old: SideInfo
@@ -40,13 +38,14 @@ class Context:
 
 @dataclass
 class CaseRun:
-    """Every exchange of one case: ``old``/``new`` are the main samples; ``aux`` holds named
-    extra samples (the non-stream twins of a stream case, the long-context prompts, ...)."""
+    """Everything one case observed: ``old``/``new`` are the main samples; ``aux`` holds what its
+    case kind adds by name (the non-stream twins of a stream case, the long-context prompts, the
+    sent token counts of over-length prompts, each side's embeddings, the /metrics scrape)."""
 
     case: Any
     old: list[Exchange] = field(default_factory=list)
     new: list[Exchange] = field(default_factory=list)
-    aux: dict[str, dict[str, list[Exchange]]] = field(default_factory=dict)
+    aux: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,7 +194,7 @@ def result(case, check: str, verdict: str, detail: str, *, old_obs: Any = None, 
     category = category or case.category
     entry = {
         "case": case.id, "category": category, "check": check, "verdict": verdict,
-        "critical": category in CRITICAL_CATEGORIES, "detail": detail,
+        "critical": is_critical(category), "detail": detail,
         "samples": {"old": samples[0] if samples else len(old_ex),
                     "new": samples[1] if samples else len(new_ex)},
         "needed_samples": needed,
@@ -221,7 +220,7 @@ def _measured(obs: list[dict], name: str) -> tuple[list, list[dict]]:
 
 
 def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: list[dict], *,
-          old_ex: list[Exchange], new_ex: list[Exchange], ctx: Context,
+          old_ex: list[Exchange], new_ex: list[Exchange], ctx: CheckContext,
           pass_detail: str = "", category: Optional[str] = None, note: str = "") -> dict:
     """Diffy's rule over each judged field, then one verdict for the check.
 

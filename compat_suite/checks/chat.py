@@ -9,7 +9,7 @@ from __future__ import annotations
 from migrate.exchange import Exchange
 
 from ..normalize import leaked_markers, status_class
-from .base import CaseRun, Context, Field, fewer_is_better, judge, split_samples, true_is_better
+from .base import CaseRun, CheckContext, Field, fewer_is_better, judge, split_samples, true_is_better
 
 
 def observe(ex: Exchange, case) -> dict:
@@ -51,7 +51,7 @@ def fields(case) -> list[Field]:
     return out
 
 
-def response_structure(case, run: CaseRun, ctx: Context) -> dict:
+def response_structure(case, run: CaseRun, ctx: CheckContext) -> dict:
     got = split_samples(case, "response_structure", run.old, run.new)
     if got.early:
         return got.early

@@ -11,7 +11,7 @@ from __future__ import annotations
 from migrate.exchange import Exchange
 
 from . import chat
-from .base import CaseRun, Context, Field, fewer_is_better, judge, split_samples
+from .base import CaseRun, CheckContext, Field, fewer_is_better, judge, split_samples
 
 
 def observe(ex: Exchange, case) -> dict:
@@ -29,7 +29,7 @@ FIELDS = [
 ]
 
 
-def default_behaviour(case, run: CaseRun, ctx: Context) -> dict:
+def default_behaviour(case, run: CaseRun, ctx: CheckContext) -> dict:
     got = split_samples(case, "default_behaviour", run.old, run.new)
     if got.early:
         return got.early

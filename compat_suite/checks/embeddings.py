@@ -2,27 +2,17 @@
 cosine similarity of old vs new vectors for the same inputs. A low similarity means vectors from the
 two backends cannot be mixed: the vector store must be re-indexed, and the report says so plainly.
 
-Vectors are plain JSON answers fetched through ``migrate.protocol.fetch_async`` (Ollama
-``/api/embed``, OpenAI ``/v1/embeddings``), so nothing here parses a stream.
+The ``embeddings`` case kind fetches the vectors of each side through the protocol layer
+(``migrate.protocol.embed_async``) into ``run.aux["embeddings"]``; nothing here knows a wire format.
 """
 from __future__ import annotations
 
 import math
 from typing import Optional
 
+from .base import CaseRun, CheckContext, result
+
 REINDEX_BELOW = 0.99
-
-
-def vectors(protocol: str, body) -> Optional[list[list[float]]]:
-    if not isinstance(body, dict):
-        return None
-    if protocol == "ollama":
-        vecs = body.get("embeddings")
-    else:
-        vecs = [d.get("embedding") for d in body.get("data") or []]
-    if not isinstance(vecs, list) or not all(isinstance(v, list) for v in vecs):
-        return None
-    return vecs
 
 
 def norm(v: list[float]) -> float:
@@ -36,12 +26,6 @@ def cosine(a: list[float], b: list[float]) -> Optional[float]:
     if na == 0 or nb == 0:
         return None
     return sum(x * y for x, y in zip(a, b)) / (na * nb)
-
-
-def request(protocol: str, model: str, inputs: list[str]) -> tuple[str, dict]:
-    if protocol == "ollama":
-        return "/api/embed", {"model": model, "input": inputs}
-    return "/v1/embeddings", {"model": model, "input": inputs}
 
 
 def compare(old: list[list[float]], new: list[list[float]]) -> tuple[str, str, dict, dict]:
@@ -65,3 +49,18 @@ def compare(old: list[list[float]], new: list[list[float]]) -> tuple[str, str, d
         return ("regression", "Vector normalisation changed (L2 norm 1 on one side only): dot-product "
                 "scores will shift.", o, n)
     return ("pass", f"Same dimension and direction (lowest cosine {n['cosine_to_old_min']}).", o, n)
+
+
+def embedding_vectors(case, run: CaseRun, ctx: CheckContext) -> dict:
+    (old,) = run.aux["embeddings"]["old"]
+    (new,) = run.aux["embeddings"]["new"]
+    if not old.ok or not new.ok:
+        bad, got = ("old", old) if not old.ok else ("new", new)
+        return result(case, "embedding_vectors", f"unsupported_{bad}",
+                      f"The {bad} backend returned no vectors (HTTP {got.status}"
+                      f"{': ' + got.error.message if got.error else ''}).", samples=(1, 1))
+    verdict, detail, o, n = compare(old.vectors, new.vectors)
+    return result(case, "embedding_vectors", verdict, detail, old_obs=o, new_obs=n, samples=(1, 1))
+
+
+CHECKS = {"embedding_vectors": embedding_vectors}

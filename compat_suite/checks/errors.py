@@ -12,7 +12,7 @@ from typing import Optional
 
 from migrate.exchange import Exchange
 
-from .base import CaseRun, Context, result, split_samples
+from .base import CaseRun, CheckContext, result, split_samples
 
 
 def _shape(ex: Exchange) -> str:
@@ -62,7 +62,7 @@ def _rank(obs: dict) -> int:
     return 0      # 2xx: silently served
 
 
-def error_contract(case, run: CaseRun, ctx: Context) -> dict:
+def error_contract(case, run: CaseRun, ctx: CheckContext) -> dict:
     # Every status is the behaviour under test here (a 500 included); only transport faults are
     # set aside as infrastructure failures.
     got = split_samples(case, "error_contract", run.old, run.new)
@@ -74,7 +74,7 @@ def error_contract(case, run: CaseRun, ctx: Context) -> dict:
     return entry
 
 
-def _judge(case, old: list[Exchange], new: list[Exchange], run: CaseRun, ctx: Context) -> dict:
+def _judge(case, old: list[Exchange], new: list[Exchange], run: CaseRun, ctx: CheckContext) -> dict:
     sent = run.aux.get("sent_tokens", {})
     old_obs = [observe(e, sent.get("old")) for e in old]
     new_obs = [observe(e, sent.get("new")) for e in new]

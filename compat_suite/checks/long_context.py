@@ -13,7 +13,7 @@ from typing import Optional
 
 from migrate.exchange import Exchange
 
-from .base import CaseRun, Context, infra_failure, result
+from .base import CaseRun, CheckContext, infra_failure, result
 
 TRUNCATION_RATIO = 0.95
 
@@ -56,7 +56,7 @@ _TABLE = {
 }
 
 
-def context_window(case, run: CaseRun, ctx: Context) -> list[dict]:
+def context_window(case, run: CaseRun, ctx: CheckContext) -> list[dict]:
     out: list[dict] = []
     prompts = run.aux.get("prompts", {})
     largest = {"old": None, "new": None}
@@ -98,7 +98,7 @@ def context_window(case, run: CaseRun, ctx: Context) -> list[dict]:
     return out
 
 
-def _summary(case, ctx: Context, largest: dict) -> dict:
+def _summary(case, ctx: CheckContext, largest: dict) -> dict:
     sub = _Sub(f"{case.id}.max_context", case.category)
     old_ctx, new_ctx = ctx.old.context, ctx.new.context
     advice = ""

@@ -17,7 +17,7 @@ from typing import Optional
 from migrate.exchange import Exchange
 
 from ..normalize import leaked_markers, status_class, text_similarity
-from .base import (CaseRun, Context, Field, fewer_is_better, infra_failure, judge, split_samples,
+from .base import (CaseRun, CheckContext, Field, fewer_is_better, infra_failure, judge, split_samples,
                    true_is_better, unmeasured)
 
 STREAM_MATCH_SIMILARITY = 0.9
@@ -127,7 +127,7 @@ def _pair(streams: list[Exchange], plains: list[Exchange], side: str, case) -> l
     return out
 
 
-def stream_invariants(case, run: CaseRun, ctx: Context) -> dict:
+def stream_invariants(case, run: CaseRun, ctx: CheckContext) -> dict:
     got = split_samples(case, "stream_invariants", run.old, run.new)
     if got.early:
         return got.early

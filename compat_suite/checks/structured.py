@@ -11,7 +11,7 @@ import jsonschema
 from migrate.exchange import Exchange
 
 from ..normalize import status_class, type_shape
-from .base import CaseRun, Context, Field, judge, split_samples, true_is_better
+from .base import CaseRun, CheckContext, Field, judge, split_samples, true_is_better
 
 
 def _parse(text: str) -> tuple[bool, Any]:
@@ -56,7 +56,7 @@ FIELDS = [
 ]
 
 
-def json_validity(case, run: CaseRun, ctx: Context) -> dict:
+def json_validity(case, run: CaseRun, ctx: CheckContext) -> dict:
     got = split_samples(case, "json_validity", run.old, run.new)
     if got.early:
         return got.early

@@ -18,7 +18,7 @@ import jsonschema
 from migrate.exchange import Exchange
 
 from ..normalize import status_class, tool_call_view
-from .base import (CaseRun, Context, Field, judge, split_samples, result, true_is_better)
+from .base import (CaseRun, CheckContext, Field, judge, split_samples, result, true_is_better)
 
 
 def _schemas(ex: Exchange) -> dict[str, dict]:
@@ -112,7 +112,7 @@ FIELDS = [
 ]
 
 
-def tool_call_structure(case, run: CaseRun, ctx: Context) -> dict:
+def tool_call_structure(case, run: CaseRun, ctx: CheckContext) -> dict:
     got = split_samples(case, "tool_call_structure", run.old, run.new)
     if got.early:
         return got.early
@@ -135,7 +135,7 @@ def _honoured(ex: Exchange, choice: Any) -> Optional[bool]:
     return None
 
 
-def tool_choice(case, run: CaseRun, ctx: Context) -> dict:
+def tool_choice(case, run: CaseRun, ctx: CheckContext) -> dict:
     """Is a forced ``tool_choice`` (required / named / none) honoured on each side?"""
     got = split_samples(case, "tool_choice", run.old, run.new)
     if got.early:

@@ -11,15 +11,15 @@ import jsonschema
 
 from ..datafiles import load_user_file
 from ..errors import EXIT_USAGE, MigrateError
+from ..report.contract import CATEGORIES, CRITICAL_CATEGORIES
 
 # The documented defaults (README "canary"). Categories are the compat report's.
 DEFAULT_POLICY: dict[str, Any] = {
     "steps": [0, 1, 5, 10, 25, 50, 100],
     "max_steps_per_promotion": 1,
-    # Any regression here -> weight 0 and rollback: tool-call structure, JSON-schema validity,
-    # long-context behaviour (silent truncation, a new 400) and the error contract.
-    "critical": {"categories": ["tools", "structured", "long_context", "errors"], "checks": []},
-    "warning": {"categories": ["chat", "streaming", "defaults", "embeddings", "observability"], "checks": []},
+    # Any regression in the report's critical categories -> weight 0 and rollback; the rest warn.
+    "critical": {"categories": list(CRITICAL_CATEGORIES), "checks": []},
+    "warning": {"categories": [c for c in CATEGORIES if c not in CRITICAL_CATEGORIES], "checks": []},
     "ignore": {"categories": [], "checks": []},
     "honour_report_critical": True,
     "min_samples": 1,

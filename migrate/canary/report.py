@@ -3,45 +3,32 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 
 import jsonschema
 
 from ..errors import EXIT_USAGE, MigrateError
-
-_VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-             "inconclusive", "error")
-
-
-def _shipped_schema():
-    """The compat report schema when it ships (owned by the compat reports engineer), else None."""
-    ref = resources.files("migrate").joinpath("schemas/compat-report.schema.json")
-    if not ref.is_file():
-        return None
-    return json.loads(ref.read_text(encoding="utf-8"))
+from ..report.contract import SCHEMA_VERSION, VERDICTS, load_schema
 
 
 def check_report(data, source: str = "report") -> dict:
     """The report, or MigrateError(2) naming the first thing wrong with it."""
     if not isinstance(data, dict):
         raise MigrateError(f"{source}: a compat report must be a JSON object", EXIT_USAGE)
-    schema = _shipped_schema()
-    if schema is not None:
-        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
-                        key=lambda e: list(map(str, e.absolute_path)))
-        if errors:
-            where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-            raise MigrateError(f"{source}: not a compat report: {where}: {errors[0].message}", EXIT_USAGE)
-    # The fields the canary itself relies on, checked even without the shipped schema.
-    if data.get("schema_version") != 1:
+    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(data),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise MigrateError(f"{source}: not a compat report: {where}: {errors[0].message}", EXIT_USAGE)
+    # The fields the canary itself relies on, stated plainly (the schema says the same in its terms).
+    if data.get("schema_version") != SCHEMA_VERSION:
         raise MigrateError(f"{source}: unsupported schema_version {data.get('schema_version')!r} "
-                           f"(this canary reads 1)", EXIT_USAGE)
+                           f"(this canary reads {SCHEMA_VERSION})", EXIT_USAGE)
     checks = data.get("checks", [])
     if not isinstance(checks, list):
         raise MigrateError(f"{source}: 'checks' must be a list", EXIT_USAGE)
     for i, c in enumerate(checks):
-        if not isinstance(c, dict) or c.get("verdict") not in _VERDICTS:
-            raise MigrateError(f"{source}: checks[{i}]: verdict must be one of {', '.join(_VERDICTS)}",
+        if not isinstance(c, dict) or c.get("verdict") not in VERDICTS:
+            raise MigrateError(f"{source}: checks[{i}]: verdict must be one of {', '.join(VERDICTS)}",
                                EXIT_USAGE)
     if not isinstance(data.get("latency", {}), dict):
         raise MigrateError(f"{source}: 'latency' must be an object", EXIT_USAGE)

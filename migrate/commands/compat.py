@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from migrate.compat_suite.config import KINDS
+from migrate.compat_suite.config import DEFAULTS, KINDS
 
 
 @click.command("compat")
@@ -23,10 +23,10 @@ from migrate.compat_suite.config import KINDS
 @click.option("--only", multiple=True, help="Only these categories (comma list or repeat).")
 @click.option("--skip", multiple=True, help="Skip these categories.")
 @click.option("--reduced", is_flag=True, help="The reduced built-in set (one or two cases per category).")
-@click.option("--baseline-repeats", type=click.IntRange(1, 50), default=2, show_default=True, help="Runs of each case on the old backend (noise estimate).")
-@click.option("--repeats", type=click.IntRange(1, 50), default=1, show_default=True, help="Runs of each case on the new backend.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="In-flight requests per backend.")
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=180.0, show_default=True, help="Seconds per request.")
+@click.option("--baseline-repeats", type=click.IntRange(1, 50), default=DEFAULTS["baseline_repeats"], show_default=True, help="Runs of each case on the old backend (noise estimate).")
+@click.option("--repeats", type=click.IntRange(1, 50), default=DEFAULTS["repeats"], show_default=True, help="Runs of each case on the new backend.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULTS["concurrency"], show_default=True, help="In-flight requests per backend.")
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=DEFAULTS["timeout"], show_default=True, help="Seconds per request.")
 @click.option("--seed", type=int, help="Seed for every case that pins one.")
 @click.option("--old-context", type=click.IntRange(64, 10_000_000), help="Override the old backend's effective context (tokens).")
 @click.option("--check-metrics", is_flag=True, help="Scrape the new backend's /metrics for the required metrics.")

@@ -1,9 +1,11 @@
 """Compat report outputs, one module per format (JSON contract, Markdown, JUnit, terminal) + latency math.
 
 Every writer scrubs secrets first; JSON is validated against
-``migrate/schemas/compat-report.schema.json`` before it is written.
+``migrate/schemas/compat-report.schema.json`` before it is written. ``contract`` holds the
+report's vocabulary (verdicts, categories, the summary and exit-code rule).
 """
-from .json_report import load_report, report_errors, summarize, validate_report, write_json
+from .contract import summarize
+from .json_report import load_report, report_errors, validate_report, write_json
 from .junit import render_junit, write_junit
 from .latency import latency_table, percentile
 from .markdown import render_markdown, write_markdown

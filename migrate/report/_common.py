@@ -1,4 +1,4 @@
-"""Helpers shared by the report writers: plain-JSON conversion, secret scrubbing, atomic writes.
+"""Helpers shared by the report writers: plain-JSON conversion, secret scrubbing, output files.
 
 Every writer runs the report through :func:`prepare` first, so no output format can leak a secret
 even if a caller hands over a transcript that still carries an ``Authorization`` header.
@@ -12,14 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import write_atomic
-
-VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-            "inconclusive", "error")
-SUMMARY_VERDICTS = ("pass", "regression", "inconclusive", "error")
-CATEGORIES = ("chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
-              "embeddings", "observability")
-# A regression in one of these is a rollback trigger for `migrate canary`.
-CRITICAL_CATEGORIES = ("tools", "structured", "long_context", "errors")
 
 REDACTED = "***"
 
@@ -88,8 +80,9 @@ def prepare(report: Any) -> dict:
     return scrub(plain)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write next to the target, fsync, then rename: readers never see a half-written report."""
+def write_output(path: str | os.PathLike, text: str) -> Path:
+    """A report file where the user asked for it, creating its directory; the write itself is the
+    one atomic writer's (``migrate.fsutil``), so readers never see a half-written report."""
     target = Path(path)
     (target.parent if str(target.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
     return write_atomic(target, text, newline="\n")

@@ -9,23 +9,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 
-from ..errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, MigrateError
-from ._common import VERDICTS, atomic_write_text, prepare
-
-SCHEMA_NAME = "compat-report.schema.json"
-SCHEMA_VERSION = 1
-
-
-@lru_cache(maxsize=1)
-def load_schema() -> dict:
-    return json.loads(resources.files("migrate").joinpath("schemas", SCHEMA_NAME).read_text("utf-8"))
+from ..errors import EXIT_USAGE, MigrateError
+from ._common import prepare, write_output
+from .contract import VERDICTS, load_schema
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -73,34 +64,6 @@ def validate_report(report: Any, *, source: str = "report") -> dict:
     return report
 
 
-def summarize(checks: Iterable[dict], *, unreachable: bool = False, bad_input: bool = False) -> dict:
-    """The ``summary`` block for a list of checks, with the documented exit-code precedence.
-
-    Exit code precedence: 3 (a backend unreachable) > 2 (bad input) > 1 (regression)
-    > 4 (inconclusive, or a check could not be evaluated) > 0 (pass). Improvements and
-    unsupported_* never fail a run. No checks at all is inconclusive: a pass must be observed.
-    """
-    checks = list(checks)
-    tally = Counter(c.get("verdict") for c in checks)
-    unknown = set(tally) - set(VERDICTS)
-    if unknown:
-        raise ValueError(f"unknown check verdict(s): {sorted(map(str, unknown))}")
-    counts = {v: tally.get(v, 0) for v in VERDICTS}
-    if unreachable:
-        verdict, code = "error", EXIT_UNREACHABLE
-    elif bad_input:
-        verdict, code = "error", EXIT_USAGE
-    elif counts["regression"]:
-        verdict, code = "regression", EXIT_FAIL
-    elif counts["error"]:
-        verdict, code = "error", EXIT_INCONCLUSIVE
-    elif counts["inconclusive"] or not checks:
-        verdict, code = "inconclusive", EXIT_INCONCLUSIVE
-    else:
-        verdict, code = "pass", EXIT_OK
-    return {"verdict": verdict, "counts": counts, "exit_code": code}
-
-
 def to_json_text(report: Any) -> str:
     """Validated, scrubbed JSON text (what ``write_json`` writes and ``--json`` prints)."""
     data = prepare(report)
@@ -110,7 +73,7 @@ def to_json_text(report: Any) -> str:
 
 def write_json(report: Any, path: str | os.PathLike) -> Path:
     """Validate against the schema, drop secrets, write atomically; returns the path written."""
-    return atomic_write_text(path, to_json_text(report))
+    return write_output(path, to_json_text(report))
 
 
 def load_report(path: str | os.PathLike) -> dict:

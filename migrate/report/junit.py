@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ._common import atomic_write_text, backend_label, prepare
+from ._common import backend_label, prepare, write_output
 
 # XML 1.0 cannot carry most control characters, and model output can contain them.
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -94,4 +94,4 @@ def render_junit(report: Any) -> str:
 
 
 def write_junit(report: Any, path: str | os.PathLike) -> Path:
-    return atomic_write_text(path, render_junit(report))
+    return write_output(path, render_junit(report))

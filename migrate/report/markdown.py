@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from ._common import atomic_write_text, backend_label, check_label, non_pass, prepare
+from ._common import backend_label, check_label, non_pass, prepare, write_output
+from .contract import SEVERITY, VERDICTS
 from .latency import METRICS
 
 DEFAULT_MAX_CHARS = 60_000
@@ -25,11 +26,6 @@ BANNERS = {
     "inconclusive": "⚠️ INCONCLUSIVE",
     "error": "🛑 ERROR",
 }
-# Most actionable first.
-SEVERITY = {"regression": 0, "error": 1, "inconclusive": 2, "unsupported_new": 3,
-            "unsupported_old": 4, "improvement": 5, "pass": 6}
-COUNT_ORDER = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-               "inconclusive", "error")
 _BODY_CHARS = 2_000
 _LINES_CHARS = 3_000
 _LINES_MAX = 40
@@ -88,9 +84,9 @@ def _banner(report: dict) -> list[str]:
 
 def _counts(report: dict) -> list[str]:
     counts = report.get("summary", {}).get("counts", {})
-    return ["| " + " | ".join(COUNT_ORDER) + " |",
-            "|" + "---:|" * len(COUNT_ORDER),
-            "| " + " | ".join(str(counts.get(k, 0)) for k in COUNT_ORDER) + " |"]
+    return ["| " + " | ".join(VERDICTS) + " |",
+            "|" + "---:|" * len(VERDICTS),
+            "| " + " | ".join(str(counts.get(k, 0)) for k in VERDICTS) + " |"]
 
 
 def _detail(check: dict) -> str:
@@ -217,4 +213,4 @@ def render_markdown(report: Any, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 def write_markdown(report: Any, path: str | os.PathLike, *, max_chars: int = DEFAULT_MAX_CHARS) -> Path:
     """Write atomically. To append to ``$GITHUB_STEP_SUMMARY`` use ``render_markdown`` instead."""
-    return atomic_write_text(path, render_markdown(report, max_chars=max_chars))
+    return write_output(path, render_markdown(report, max_chars=max_chars))

@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ._common import backend_label, non_pass, prepare
+from .contract import SEVERITY, VERDICTS
 from .latency import METRICS
-from .markdown import COUNT_ORDER, SEVERITY
 
 STYLES = {"pass": "green", "improvement": "green", "regression": "bold red", "error": "bold red",
           "inconclusive": "yellow", "unsupported_old": "cyan", "unsupported_new": "magenta"}
@@ -40,9 +40,9 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
     counts = summary.get("counts", {})
     table = Table(title=f"{len(checks)} checks in {float(data.get('duration_s') or 0):.1f} s",
                   title_justify="left")
-    for key in COUNT_ORDER:
+    for key in VERDICTS:
         table.add_column(key, justify="right", style=STYLES.get(key))
-    table.add_row(*(str(counts.get(k, 0)) for k in COUNT_ORDER))
+    table.add_row(*(str(counts.get(k, 0)) for k in VERDICTS))
     console.print(table)
 
     rows = sorted(non_pass(checks), key=lambda c: SEVERITY.get(c.get("verdict"), 9))
