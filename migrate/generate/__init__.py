@@ -16,14 +16,14 @@ from typing import Optional
 
 import jinja2
 
-from .. import catalog, fsutil
+from .. import catalog, engines, fsutil
 from ..errors import EXIT_USAGE, MigrateError
 from ..datafiles import load_user_file
 from ..plan import ENGINE_NAMES, load_inventory, metric_names, parse_gpus
 from . import capacity
-from .engines import BUILDERS, SERVER_SAMPLING, Env, Local, build
+from .launch import Env, Local, build
 
-TARGETS = tuple(BUILDERS)
+TARGETS = engines.launch_targets()
 CONTAINER_MOUNT = "/config"
 REQUIRED_ENV = {"ENGINE_API_KEY": "the key clients must send, never written to a file",
                 "MIGRATE_MODEL_SOURCE": "the checkpoint for a model the catalog does not know, see MIGRATION.md"}
@@ -196,7 +196,7 @@ def carried_defaults(model: dict, target: str, alias: str) -> tuple[dict, dict, 
     gen: dict = {}
     gateway: dict = {}
     rows = []
-    server = SERVER_SAMPLING.get(target)
+    server = engines.get(target).launch.server_sampling
     for src, dst in SAMPLING_KEYS:
         if params.get(src) is None:
             continue
@@ -337,7 +337,7 @@ def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None,
             "backend_notes": f"{ENGINE_NAMES[target]} serving {ref.hf or 'TODO (unknown model)'}; start at weight 0, move by canary",
             "ollama_num_ctx": max([v for v in ((model.get("parameters") or {}).get("num_ctx"), model.get("effective_context")) if isinstance(v, int)] or [ctx]),
             "mode": "embedding" if ref.embedding else "chat",
-            "litellm_provider": "hosted_vllm" if target == "vllm" else "openai", "served_id": launch.served_id if isinstance(launch.served_id, str) else alias,
+            "litellm_provider": engines.get(target).launch.litellm_provider, "served_id": launch.served_id if isinstance(launch.served_id, str) else alias,
             "gateway_defaults": gw_defaults})
         todos += mtodos
         summaries.append({"alias": alias, "tag": tag, "dir": dir_name, "known": ref.known, "hf": ref.hf,
