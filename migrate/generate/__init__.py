@@ -100,65 +100,43 @@ def _bits_class(quant: Optional[str]) -> str:
     return "4"
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)(?:\|([^}]*))?\}")
+
+
+def _fill(template: Optional[str], values: dict) -> Optional[str]:
+    """``{name}`` -> the value; ``{name|x}`` -> x when the value is unknown. A lone placeholder keeps None."""
+    if template is None:
+        return None
+    lone = _PLACEHOLDER.fullmatch(template)
+    if lone:
+        value = values[lone.group(1)]
+        return value if value not in (None, "") else lone.group(2)
+
+    def one(m: re.Match) -> str:
+        value = values[m.group(1)]
+        return m.group(2) if value in (None, "") and m.group(2) is not None else str(value)
+    return _PLACEHOLDER.sub(one, template)
+
+
 def choose_checkpoint(engine: str, ref: catalog.ModelRef, ollama_quant: Optional[str]) -> dict:
-    """Which checkpoint/flag honours the Ollama quantization on this engine (engines.md section 12)."""
-    bits = "native" if ref.native_quantization else _bits_class(ollama_quant)
-    q = ref.quantized
+    """Which checkpoint/flag honours the Ollama quantization on this engine: the registry's first
+    matching ``quantization`` rule (engines.yaml); no match serves the Hugging Face checkpoint in bf16."""
     out = {"source": ref.hf, "quant_flag": None, "fmt": "bf16", "note": None, "gguf_args": [], "todo": None}
-    if ref.embedding:
-        pass
-    elif bits == "native":
-        out["fmt"] = ref.native_quantization
-        if engine == "lmdeploy":
-            out["quant_flag"] = ref.native_quantization
-    elif engine in ("vllm", "sglang", "tgi"):
-        if bits == "4" and q.get("awq"):
-            out.update(source=q["awq"], fmt="awq-int4", quant_flag="awq" if engine == "tgi" else None,
-                       note=f"INT4 AWQ checkpoint for Ollama's {ollama_quant or 'Q4'} (auto-detected)" if engine != "tgi" else None)
-        elif bits in ("4", "8") and q.get("fp8") and engine != "tgi":
-            out.update(source=q["fp8"], fmt="fp8", note="FP8 checkpoint" + ("; no INT4 checkpoint catalogued, so memory is above Ollama's Q4" if bits == "4" else ""))
-        elif bits in ("4", "8"):
-            out.update(fmt="fp8", quant_flag="fp8",
-                       note="online FP8 quantization" + ("; no INT4 checkpoint catalogued, so memory is above Ollama's Q4" if bits == "4" else ""))
-    elif engine == "trtllm":
-        if bits in ("4", "8") and q.get("fp8"):
-            out.update(source=q["fp8"], fmt="fp8", note="pre-quantized FP8 checkpoint (auto-detected)")
-        elif bits in ("4", "8"):
-            out["note"] = "no ModelOpt INT4/FP8 checkpoint catalogued: serving BF16 (quantize with ModelOpt to match Ollama's memory)"
-    elif engine == "lmdeploy":
-        if bits == "4" and q.get("awq"):
-            out.update(source=q["awq"], fmt="awq-int4", quant_flag="awq")
-        elif bits == "8" and q.get("fp8"):
-            out.update(source=q["fp8"], fmt="fp8", quant_flag="fp8")
-        elif bits in ("4", "8"):
-            out["note"] = "no AWQ checkpoint catalogued: serving BF16 (`lmdeploy lite auto_awq` produces one)"
-    elif engine in ("exllamav3", "exllamav2"):
-        out.update(fmt="exl3-4.5bpw", source=None)
-        if q.get("exl3") and engine == "exllamav3":
-            out["source"] = q["exl3"]
-        else:
-            out["todo"] = (f"no {'EXL3' if engine == 'exllamav3' else 'EXL2'} weights catalogued for {ref.tag}: quantize {ref.hf} "
-                           f"at ~4.5 bpw (close to Ollama's {ollama_quant or 'Q4_K_M'}) into TabbyAPI's models/ folder")
-    elif engine == "ovms":
-        if bits != "16" and q.get("ov"):
-            out.update(source=q["ov"], fmt="ov-int4", note="OpenVINO IR INT4 checkpoint")
-        elif bits != "16":
-            out.update(quant_flag="int4" if bits == "4" else "int8", fmt="ov-int4" if bits == "4" else "int8",
-                       note="converted to OpenVINO IR at pull time")
-    elif engine == "mlc":
-        out["fmt"] = "q4f16_1"
-        if q.get("mlc"):
-            out["source"] = f"HF://{q['mlc']}"
-        else:
-            out.update(source=None, todo=f"no MLC weights catalogued for {ref.tag}: compile {ref.hf} to q4f16_1 with mlc_llm and set MIGRATE_MODEL_SOURCE")
-    elif engine == "llamacpp":
-        quant = ollama_quant or ("MXFP4" if ref.native_quantization else "Q4_K_M")
-        out["fmt"] = quant if quant in capacity.BITS_PER_WEIGHT else "Q4_K_M"
-        if q.get("gguf"):
-            out.update(source=f"{q['gguf']}:{quant}", gguf_args=["--hf-repo", f"{q['gguf']}:{quant}"],
-                       note="same GGUF quantization Ollama runs (or point -m at Ollama's own blob)")
-        else:
-            out.update(source=None, todo=f"no GGUF repo catalogued for {ref.tag}: set MIGRATE_MODEL_SOURCE to the GGUF file (Ollama's blob works)")
+    if ref.embedding:       # embedding checkpoints are small and served as published on every engine
+        return out
+    bits = "native" if ref.native_quantization else _bits_class(ollama_quant)
+    native = ref.native_quantization or (ollama_quant.lower() if bits == "native" else None)
+    for rule in engines.get(engine).quantization:
+        if bits not in rule.bits or (rule.checkpoint and not ref.quantized.get(rule.checkpoint)):
+            continue
+        values = {"tag": ref.tag, "hf": ref.hf, "native": native, "ollama_quant": ollama_quant,
+                  "checkpoint": ref.quantized.get(rule.checkpoint) if rule.checkpoint else None}
+        out.update(source=_fill(rule.source, values), fmt=_fill(rule.fmt, values),
+                   quant_flag=_fill(rule.quant_flag, values), note=_fill(rule.note, values),
+                   todo=_fill(rule.todo, values), gguf_args=[_fill(a, values) for a in rule.gguf_args])
+        if rule.fmt_fallback and out["fmt"] not in capacity.BITS_PER_WEIGHT:
+            out["fmt"] = rule.fmt_fallback
+        break
     return out
 
 
