@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 OWNER = REPO / "migrate" / "engines.py"
 
 # Modules whose engine tables are being moved into the registry by work in flight; empty when done.
-PENDING: set[str] = {"migrate/plan/__init__.py"}
+PENDING: set[str] = set()
 PROTOCOLS = {"ollama", "openai"}
 
 

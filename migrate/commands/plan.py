@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..cli import emit_json, handle_errors
-from ..plan import PORTABLE, USERS, VENDORS, plan, render
+from ..plan import PORTABLE, USERS, VENDORS, plan, render, write_plan
 
 
 @click.command("plan")
@@ -34,11 +34,7 @@ def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     flags["models"] = tuple(models)
     result = plan(inventory_path, profile_path, flags)
     if output:
-        import json
-        from pathlib import Path
-
-        from ..generate import write_atomic
-        write_atomic(Path(output), json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_plan(result, output)
     if fmt == "json":
         emit_json(result)
     else:

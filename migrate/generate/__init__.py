@@ -19,7 +19,8 @@ import jinja2
 from .. import catalog, engines, fsutil
 from ..errors import EXIT_USAGE, MigrateError
 from ..datafiles import load_user_file
-from ..plan import ENGINE_NAMES, load_inventory, metric_names, parse_gpus
+from ..metrics_catalog import load_catalog
+from ..plan import load_inventory, parse_gpus
 from . import capacity
 from .launch import Env, Local, build
 
@@ -186,7 +187,7 @@ def carried_defaults(model: dict, target: str, alias: str) -> tuple[dict, dict, 
             rows.append({"item": src, "value": params[src], "went": "gateway default (litellm.yaml litellm_params)"})
         else:
             rows.append({"item": src, "value": params[src],
-                         "went": f"NOT carried: {ENGINE_NAMES[target]} has no server-side default; clients must send {dst}"})
+                         "went": f"NOT carried: {engines.display_name(target)} has no server-side default; clients must send {dst}"})
     stops = params.get("stop") or []
     stops = [stops] if isinstance(stops, str) else list(stops)
     custom = [s for s in stops if not _TEMPLATE_STOP.search(str(s))]
@@ -224,7 +225,7 @@ GATEWAY_METRICS = ("time_to_first_token", "time_per_output_token", "running_requ
 
 def _required_metrics(engine: str) -> list:
     # Only what the engine really exposes, so a gateway never waits for a metric that cannot arrive.
-    exposed = metric_names().get(engine, {})
+    exposed = load_catalog().exposed_by(engine)
     return [name for name in GATEWAY_METRICS if name in exposed]
 
 
@@ -289,7 +290,7 @@ def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None,
         required_env = {"ENGINE_API_KEY": REQUIRED_ENV["ENGINE_API_KEY"]}
         if any(isinstance(a, Env) and a.name == "MIGRATE_MODEL_SOURCE" for a in launch.argv):
             required_env["MIGRATE_MODEL_SOURCE"] = REQUIRED_ENV["MIGRATE_MODEL_SOURCE"]
-        ctxvars = {"engine_name": ENGINE_NAMES[target], "tag": tag, "served_names": served, "catalog_version": cat_version,
+        ctxvars = {"engine_name": engines.display_name(target), "tag": tag, "served_names": served, "catalog_version": cat_version,
                    "launch": launch, "required_env": required_env, "uses_local": any(isinstance(a, Local) for a in launch.argv),
                    "image": launch.image, "container": dir_name, "files": launch.files, "name": dir_name, "tp": tp,
                    "mounts": {f: (f"/app/{f}" if f == "config.yml" else f"{CONTAINER_MOUNT}/{f}") for f in launch.files},
@@ -312,7 +313,7 @@ def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None,
             "alias": alias, "tag": tag, "contract": "openai-embeddings" if ref.embedding else "openai-chat",
             "timeout": 300 if m["parsers"].get("reasoning") else 90, "ollama_backend": "current-ollama",
             "backend": f"{target}-{dir_name}"[:63], "base_url": base_url, "required_metrics": _required_metrics(target),
-            "backend_notes": f"{ENGINE_NAMES[target]} serving {ref.hf or 'TODO (unknown model)'}; start at weight 0, move by canary",
+            "backend_notes": f"{engines.display_name(target)} serving {ref.hf or 'TODO (unknown model)'}; start at weight 0, move by canary",
             "ollama_num_ctx": max([v for v in ((model.get("parameters") or {}).get("num_ctx"), model.get("effective_context")) if isinstance(v, int)] or [ctx]),
             "mode": "embedding" if ref.embedding else "chat",
             "litellm_provider": engines.get(target).launch.litellm_provider, "served_id": launch.served_id if isinstance(launch.served_id, str) else alias,
@@ -325,7 +326,7 @@ def generate(target: str, out_dir: str, *, inventory_path: Optional[str] = None,
                           "template_note": ref.template_note, "tp": tp, "tp_why": tp_why, "notes": launch.notes + ([ref.note] if ref.note else []),
                           "context": ctx, "context_lines": ctx_lines, "capacity": cap, "carried": carried, "todos": mtodos,
                           "argv": [a if isinstance(a, str) else (f"${a.name}" if isinstance(a, Env) else a.name) for a in launch.argv]})
-    common = {"catalog_version": cat_version, "engine_name": ENGINE_NAMES[target], "ollama_url": ollama_url,
+    common = {"catalog_version": cat_version, "engine_name": engines.display_name(target), "ollama_url": ollama_url,
               "ollama_weight": 100 - new_weight, "new_weight": new_weight}
     rendered["gateway.yaml"] = (env.get_template("gateway.yaml.j2").render(aliases=gateway_aliases, **common), 0o644)
     rendered["litellm.yaml"] = (env.get_template("litellm.yaml.j2").render(
