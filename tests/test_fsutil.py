@@ -130,3 +130,19 @@ def test_generate_write_tree_creates_dirs_and_applies_each_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "a" / "b" / "run.sh").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "a" / "notes.md").stat().st_mode) == 0o644
     assert _leftovers(tmp_path / "a") == []
+
+
+def test_policy_at_the_command_line(tmp_path):
+    """plan -o holds only the user's settings (PUBLIC); inventory -o may hold prompts and log lines (PRIVATE)."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from migrate.cli import main
+    app = Path(__file__).parent / "fixtures" / "code" / "app"
+    r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--code", str(app), "-o", str(tmp_path / "inv.json")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["plan", "--inventory", str(tmp_path / "inv.json"), "-o", str(tmp_path / "plan.json")])
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE((tmp_path / "inv.json").stat().st_mode) == fsutil.PRIVATE
+    assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == fsutil.PUBLIC
