@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from migrate import engines
-from migrate.errors import EXIT_USAGE, MigrateError
+from migrate.errors import UsageError
 
 from . import noise
 
@@ -75,9 +75,9 @@ def json_object(text: Optional[str], option: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MigrateError(f"{option}: not valid JSON ({exc.msg})", EXIT_USAGE) from None
+        raise UsageError(f"{option}: not valid JSON ({exc.msg})") from None
     if not isinstance(value, dict):
-        raise MigrateError(f"{option}: must be a JSON object", EXIT_USAGE)
+        raise UsageError(f"{option}: must be a JSON object")
     return value
 
 
@@ -85,7 +85,7 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     """``OLD[=NEW]`` -> (old, new); NEW defaults to OLD."""
     old_model, _, new_model = spec.partition("=")
     if not old_model:
-        raise MigrateError("--model: empty old model name", EXIT_USAGE)
+        raise UsageError("--model: empty old model name")
     return old_model, new_model or old_model
 
 
@@ -108,7 +108,7 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
                  from_api_key_env: Optional[str] = None, to_api_key_env: Optional[str] = None,
                  old_extra_body: Optional[str] = None,
                  new_extra_body: Optional[str] = None) -> CompatConfig:
-    """The CompatConfig for these option values (names as the CLI options), or MigrateError(2).
+    """The CompatConfig for these option values (names as the CLI options), or a UsageError.
 
     Explicit options win over what ``--gateway``/``--alias`` supply; with a gateway the model
     defaults to the alias and the new side to the OpenAI protocol.
@@ -122,7 +122,7 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
     gw_metrics: list[str] = []
     if gateway_file or alias:
         if not (gateway_file and alias):
-            raise MigrateError("--gateway and --alias go together", EXIT_USAGE)
+            raise UsageError("--gateway and --alias go together")
         from migrate.gateway import compare_pair
         pair = compare_pair(gateway_file, alias, old_backend, new_backend)
         gw_metrics = pair.required_metrics
@@ -135,15 +135,14 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
                                         ("--from-url", from_url), ("--to-url", to_url),
                                         ("--model", model_spec)) if not value]
     if missing:
-        raise MigrateError(f"missing {', '.join(missing)} (or use --gateway FILE --alias NAME)",
-                           EXIT_USAGE)
+        raise UsageError(f"missing {', '.join(missing)} (or use --gateway FILE --alias NAME)")
     old_model, new_model = parse_model_spec(model_spec)
 
     only_list = split_list(only)
     cases = load_cases(case_paths, builtin=not no_builtin, only=only_list, skip=split_list(skip),
                        reduced=reduced)
     if not cases and not check_metrics:
-        raise MigrateError("no cases selected (check --only/--skip/--cases)", EXIT_USAGE)
+        raise UsageError("no cases selected (check --only/--skip/--cases)")
     cfg = CompatConfig(
         old=SideConfig(from_kind, from_url, old_model, from_api_key_env,
                        json_object(old_extra_body, "--old-extra-body")),
@@ -158,5 +157,5 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
         Backend(url=from_url, protocol=cfg.old.protocol)
         Backend(url=to_url, protocol=cfg.new.protocol)
     except ValueError as exc:
-        raise MigrateError(str(exc), EXIT_USAGE) from None
+        raise UsageError(str(exc)) from None
     return cfg

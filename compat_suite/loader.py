@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 import jsonschema
 
 from migrate.datafiles import parse_yaml
-from migrate.errors import EXIT_USAGE, MigrateError
+from migrate.errors import UsageError
 from migrate.report.contract import CATEGORIES
 
 from .checks import DEFAULT_CHECKS, REGISTRY
@@ -69,23 +69,22 @@ def parse_file(text: str, source: str) -> list[Case]:
     if errors:
         err = errors[0]
         path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise MigrateError(f"{source}: {path}: {err.message}", EXIT_USAGE)
+        raise UsageError(f"{source}: {path}: {err.message}")
     category = data["category"]
     cases = []
     for raw in data["cases"]:
         cid = raw["id"]
         if not cid.startswith(category + "."):
-            raise MigrateError(f"{source}: case {cid!r} must start with its category '{category}.'",
-                               EXIT_USAGE)
+            raise UsageError(f"{source}: case {cid!r} must start with its category '{category}.'")
         request = dict(raw.get("request") or {})
         kind = raw.get("kind") or ("stream" if request.get("stream") else "chat")
         if CASE_KINDS[kind].needs_messages and not request.get("messages"):
-            raise MigrateError(f"{source}: case {cid!r} needs request.messages", EXIT_USAGE)
+            raise UsageError(f"{source}: case {cid!r} needs request.messages")
         checks = list(raw.get("checks") or CASE_KINDS[kind].default_checks
                       or DEFAULT_CHECKS.get(category, []))
         unknown = [c for c in checks if c not in REGISTRY]
         if unknown:
-            raise MigrateError(f"{source}: case {cid!r}: unknown check(s) {unknown}", EXIT_USAGE)
+            raise UsageError(f"{source}: case {cid!r}: unknown check(s) {unknown}")
         cases.append(Case(id=cid, category=category, description=raw.get("description", ""),
                           kind=kind, request=request, checks=checks, repeats=raw.get("repeats"),
                           latency_class=raw.get("latency_class") or category,
@@ -101,12 +100,12 @@ def _user_files(paths: Iterable[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(list(path.glob("*.yaml")) + list(path.glob("*.yml")))
             if not found:
-                raise MigrateError(f"{p}: no *.yaml case files in this directory", EXIT_USAGE)
+                raise UsageError(f"{p}: no *.yaml case files in this directory")
             out.extend(found)
         elif path.is_file():
             out.append(path)
         else:
-            raise MigrateError(f"{p}: no such file or directory", EXIT_USAGE)
+            raise UsageError(f"{p}: no such file or directory")
     return out
 
 
@@ -116,8 +115,7 @@ def load_cases(extra: Iterable[str] = (), *, builtin: bool = True, only: Iterabl
     only, skip = set(only), set(skip)
     for name in only | skip:
         if name not in CATEGORIES:
-            raise MigrateError(f"unknown category {name!r} (one of: {', '.join(CATEGORIES)})",
-                               EXIT_USAGE)
+            raise UsageError(f"unknown category {name!r} (one of: {', '.join(CATEGORIES)})")
     cases: list[Case] = []
     if builtin:
         for f in builtin_files():
@@ -126,13 +124,12 @@ def load_cases(extra: Iterable[str] = (), *, builtin: bool = True, only: Iterabl
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise MigrateError(f"{path}: cannot read ({exc})", EXIT_USAGE) from None
+            raise UsageError(f"{path}: cannot read ({exc})") from None
         cases.extend(parse_file(text, str(path)))
     seen: dict[str, str] = {}
     for c in cases:
         if c.id in seen:
-            raise MigrateError(f"{c.source}: duplicate case id {c.id!r} (also in {seen[c.id]})",
-                               EXIT_USAGE)
+            raise UsageError(f"{c.source}: duplicate case id {c.id!r} (also in {seen[c.id]})")
         seen[c.id] = c.source
     selected = [c for c in cases
                 if (not only or c.category in only) and c.category not in skip

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from migrate import __version__
-from migrate.errors import EXIT_USAGE, MigrateError
+from migrate.errors import UsageError
 from migrate.exchange import ChatRequest, Exchange, Message
 from migrate.protocol import HttpResult, fetch_async, send_async, send_raw_async
 from migrate.report.contract import SCHEMA_VERSION, summarize
@@ -201,9 +201,8 @@ class Runner:
             if ex.error and ex.error.type in CONNECT_FAULTS | {"read_timeout", "connect_timeout"}:
                 return self._finish(report, [], {}, t0, unreachable=f"{side.name} backend: {ex.error.message}")
             if ex.status == 404:
-                raise MigrateError(f"the {side.name} backend does not know model {side.cfg.model!r} "
-                                   f"({ex.error.message if ex.error else 'HTTP 404'}); check --model",
-                                   EXIT_USAGE)
+                raise UsageError(f"the {side.name} backend does not know model {side.cfg.model!r} "
+                                   f"({ex.error.message if ex.error else 'HTTP 404'}); check --model")
 
         (oc, osrc), (nc, nsrc) = await asyncio.gather(learn_context(old), learn_context(new))
         if cfg.old_context:

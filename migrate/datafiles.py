@@ -31,6 +31,14 @@ def parse_yaml(text: str, source: str, what: str = "file") -> Any:
         raise UsageError(f"{where}: {what} is not valid YAML/JSON ({problem})") from None
 
 
+def load_inventory(path: str | os.PathLike) -> dict:
+    """An inventory file (``migrate inventory -o``); plan and generate both read it."""
+    data = load_user_file(path, "inventory")
+    if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+        raise UsageError(f"inventory {path}: expected an object with a models[] list")
+    return data
+
+
 def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
     try:
         with open(path, encoding="utf-8") as fh:

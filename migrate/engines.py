@@ -13,6 +13,36 @@ from .datafiles import package_data
 
 
 @dataclass(frozen=True)
+class LaunchTemplate:
+    """How ``migrate generate`` starts an engine; the argv itself comes from ``builder``."""
+    builder: str                        # function in migrate/generate/launch.py
+    image: Optional[str]                # None: no official serving image
+    gpu_image: Optional[str] = None     # the image when it runs on a GPU, if different
+    entrypoint_args: int | str = 0      # or "all": the entrypoint runs the whole argv
+    docker_flags: tuple[str, ...] = ()
+    served_id: str = "name"             # name | checkpoint | folder: what /v1/models reports
+    gpu_resource: Optional[str] = "nvidia.com/gpu"
+    workdir: Optional[str] = None
+    server_sampling: Optional[str] = None
+    litellm_provider: str = "openai"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QuantRule:
+    """One row of an engine's quantization policy; text fields are templates (see engines.yaml)."""
+    bits: tuple[str, ...]               # Ollama bit classes: "4", "8", "16", "native"
+    checkpoint: Optional[str] = None    # catalogued checkpoint the rule needs (and serves)
+    source: Optional[str] = "{hf}"
+    fmt: str = "bf16"
+    fmt_fallback: Optional[str] = None
+    quant_flag: Optional[str] = None
+    gguf_args: tuple[str, ...] = ()
+    note: Optional[str] = None
+    todo: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Engine:
     id: str
     name: str
@@ -27,7 +57,11 @@ class Engine:
     metric_prefix: Optional[str] = None
     aliases: tuple[str, ...] = ()
     generic: bool = False
-    extra: dict = field(default_factory=dict, compare=False)   # fields other owners add (launch, quantization)
+    metrics_path: Optional[str] = None  # None: no Prometheus endpoint
+    live: Optional[str] = None          # liveness route (None: the health route)
+    launch: Optional[LaunchTemplate] = None
+    quantization: tuple[QuantRule, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False)   # fields no typed reader claims yet
 
     @property
     def is_server(self) -> bool:
@@ -44,7 +78,7 @@ class Engine:
 
 
 _KNOWN = {"name", "protocol", "roles", "server", "port", "health", "version", "owned_by",
-          "metric_prefix", "aliases", "generic"}
+          "metric_prefix", "aliases", "generic", "metrics_path", "live", "launch", "quantization"}
 
 
 def _engine(engine_id: str, spec: dict) -> Engine:
@@ -55,7 +89,26 @@ def _engine(engine_id: str, spec: dict) -> Engine:
                   version_path=version.get("path"), version_field=version.get("field"),
                   owned_by=spec.get("owned_by"), metric_prefix=spec.get("metric_prefix"),
                   aliases=tuple(spec.get("aliases") or ()), generic=bool(spec.get("generic")),
+                  metrics_path=spec.get("metrics_path"), live=spec.get("live"),
+                  launch=_launch(spec["launch"]) if spec.get("launch") else None,
+                  quantization=tuple(_quant_rule(r) for r in spec.get("quantization") or ()),
                   extra={k: v for k, v in spec.items() if k not in _KNOWN})
+
+
+def _launch(spec: dict) -> LaunchTemplate:
+    spec = dict(spec)
+    spec["docker_flags"] = tuple(spec.get("docker_flags") or ())
+    spec["notes"] = tuple(spec.get("notes") or ())
+    return LaunchTemplate(**spec)
+
+
+def _quant_rule(spec: dict) -> QuantRule:
+    spec = dict(spec)
+    spec["bits"] = tuple(str(b) for b in spec["bits"])
+    spec["gguf_args"] = tuple(spec.get("gguf_args") or ())
+    if "source" not in spec and spec.get("checkpoint"):
+        spec["source"] = "{checkpoint}"
+    return QuantRule(**spec)
 
 
 @functools.lru_cache(maxsize=1)

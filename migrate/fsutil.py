@@ -3,12 +3,25 @@
 A temp file is created next to the target (same filesystem, so the rename is atomic), written,
 flushed and fsynced, optionally chmod-ed, then renamed over the target with ``os.replace``. On any
 failure, including KeyboardInterrupt, the temp file is removed and the target is left as it was.
+
+File modes, one policy for every file the tool writes:
+  PRIVATE    0600  anything that may hold what users sent or received (prompts, system prompts seen in
+                   traffic, responses, log lines, code excerpts): inventories and compat/canary reports.
+                   Also the default when a caller names no mode, so a new kind of output fails safe.
+  PUBLIC     0644  files written to be shared or deployed and built only from the user's own settings:
+                   plans and `migrate generate` configs, manifests and notes.
+  EXECUTABLE 0755  generated scripts.
+Editing a user's existing file (``gateway set-weights``) keeps that file's mode.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+PRIVATE = 0o600
+PUBLIC = 0o644
+EXECUTABLE = 0o755
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None = None,
@@ -19,7 +32,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None
     to ``open``: ``"\\n"`` (default) writes exactly the newlines in the text on every OS; ``""``
     also writes them untranslated, and is what callers editing users' files pass to make the
     intent (keep CRLF byte-identical) explicit; ``None`` translates to ``os.linesep``.
-    ``mode=None`` leaves the temp file's private 0600 permissions (``mkstemp``); scripts pass 0o755.
+    ``mode``: PRIVATE, PUBLIC or EXECUTABLE (see the module docstring); ``None`` leaves the temp
+    file's PRIVATE permissions (``mkstemp``), or is what a caller keeping an existing mode passes.
     The parent directory must exist (callers decide whether creating it is appropriate).
     """
     target = Path(path)

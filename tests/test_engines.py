@@ -13,8 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 OWNER = REPO / "migrate" / "engines.py"
 
 # Modules whose engine tables are being moved into the registry by work in flight; empty when done.
-PENDING: set[str] = {"migrate/catalog/__init__.py", "migrate/generate/__init__.py",
-                     "migrate/generate/engines.py", "migrate/plan/__init__.py"}
+PENDING: set[str] = set()
 PROTOCOLS = {"ollama", "openai"}
 
 

@@ -1,4 +1,4 @@
-"""migrate.fsutil.write_atomic: the one atomic writer behind reports, inventory, generate and gateway."""
+"""migrate.fsutil.write_atomic: the one atomic writer behind reports, inventory, plan, generate and gateway,\nand its one file-mode policy."""
 import os
 import stat
 
@@ -117,9 +117,32 @@ def test_gateway_set_weights_keeps_crlf_and_mode(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
-def test_generate_write_atomic_creates_dirs_and_default_mode(tmp_path):
-    from migrate.generate import write_atomic as gen_write
-    target = tmp_path / "a" / "b" / "run.sh"
-    gen_write(target, "echo hi\n")
-    assert target.read_text() == "echo hi\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+def test_mode_policy_constants():
+    assert (fsutil.PRIVATE, fsutil.PUBLIC, fsutil.EXECUTABLE) == (0o600, 0o644, 0o755)
+    for name in ("PRIVATE", "PUBLIC", "EXECUTABLE"):
+        assert name in fsutil.__doc__                       # the policy is documented where it is applied
+
+
+def test_generate_write_tree_creates_dirs_and_applies_each_mode(tmp_path):
+    from migrate.generate import write_tree
+    write_tree({"a/b/run.sh": ("echo hi\n", fsutil.EXECUTABLE), "a/notes.md": ("x\n", fsutil.PUBLIC)}, str(tmp_path))
+    assert (tmp_path / "a" / "b" / "run.sh").read_text() == "echo hi\n"
+    assert stat.S_IMODE((tmp_path / "a" / "b" / "run.sh").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "a" / "notes.md").stat().st_mode) == 0o644
+    assert _leftovers(tmp_path / "a") == []
+
+
+def test_policy_at_the_command_line(tmp_path):
+    """plan -o holds only the user's settings (PUBLIC); inventory -o may hold prompts and log lines (PRIVATE)."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from migrate.cli import main
+    app = Path(__file__).parent / "fixtures" / "code" / "app"
+    r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--code", str(app), "-o", str(tmp_path / "inv.json")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["plan", "--inventory", str(tmp_path / "inv.json"), "-o", str(tmp_path / "plan.json")])
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE((tmp_path / "inv.json").stat().st_mode) == fsutil.PRIVATE
+    assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == fsutil.PUBLIC

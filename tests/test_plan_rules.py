@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ from click.testing import CliRunner
 
 from migrate.cli import main
 from migrate.errors import MigrateError
-from migrate.plan import build_facts, parse_gpus, plan, rules
+from migrate.plan import build_facts, parse_gpus, plan, render, rules
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -134,3 +137,33 @@ def test_markdown_has_every_section():
     for section in ("Decisive constraint", "## First engine", "## Second engine", "## Do not test yet",
                     "falsification path", "## Ollama production-rejection checklist", "## Phase benchmark"):
         assert section in r.stdout
+
+
+def test_plan_output_file_is_public_json_for_generate(tmp_path):
+    out = tmp_path / "new" / "dir" / "plan.json"            # the directory is created, as generate --out does
+    r = CliRunner().invoke(main, ["plan", "--gpus", "8xH100", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["first"]["engine"] == "vllm"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644           # fsutil.PUBLIC: only the user's own settings
+
+
+def test_plan_output_unwritable_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = CliRunner().invoke(main, ["plan", "--gpus", "8xH100", "-o", str(blocker / "plan.json")])
+    assert r.exit_code == 2 and "cannot write" in r.stderr and "Traceback" not in r.output
+
+
+def test_plan_does_not_import_generate_or_jinja():
+    code = ("import sys, migrate.plan as p; p.write_plan; "
+            "bad = [m for m in sys.modules if m.startswith(('migrate.generate', 'jinja2'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_display_names_come_from_the_registry():
+    p = plan(flags={"gpus": "8xH100", "nodes": 4, "disaggregated": True})
+    text = render(p)
+    assert "vLLM (vllm)" in text and "above it: NVIDIA Dynamo:" in text
+    assert "- Ollama:" in text                                  # do-not-test-yet names Ollama by its display name

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import gateway
-from ..errors import EXIT_FAIL, MigrateError
+from ..errors import FailedError, MigrateError
 from .decide import Decision, decide
 
 
@@ -29,9 +29,8 @@ def gate(config: str | os.PathLike, report: dict, policy: dict, alias: str, back
          base: Optional[str | os.PathLike] = None, current_weight: Optional[int] = None) -> GateResult:
     problems = gateway.validate_file(config)
     if problems:
-        raise MigrateError(f"{config} does not validate: {problems[0].format(config)}"
-                           + (f" (+{len(problems) - 1} more; run migrate validate)" if len(problems) > 1 else ""),
-                           EXIT_FAIL)
+        raise FailedError(f"{config} does not validate: {problems[0].format(config)}"
+                           + (f" (+{len(problems) - 1} more; run migrate validate)" if len(problems) > 1 else ""))
     candidate = gateway.read_weight(config, alias, backend)
     if base is not None:
         try:

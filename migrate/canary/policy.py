@@ -10,7 +10,7 @@ from typing import Any, Optional
 import jsonschema
 
 from ..datafiles import load_user_file
-from ..errors import EXIT_USAGE, MigrateError
+from ..errors import UsageError
 from ..report.contract import CATEGORIES, CRITICAL_CATEGORIES
 
 # The documented defaults (README "canary"). Categories are the compat report's.
@@ -58,27 +58,26 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -> dict:
-    """Defaults deep-merged with ``override`` (lists replace), validated; MigrateError(2) if bad."""
+    """Defaults deep-merged with ``override`` (lists replace), validated; UsageError if bad."""
     override = override or {}
     if not isinstance(override, dict):
-        raise MigrateError(f"{source}: a policy must be a mapping", EXIT_USAGE)
+        raise UsageError(f"{source}: a policy must be a mapping")
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(override),
                     key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise MigrateError(f"{source}: {where}: {err.message}", EXIT_USAGE)
+        raise UsageError(f"{source}: {where}: {err.message}")
     policy = _merge(DEFAULT_POLICY, override)
     steps = policy["steps"]
     if steps[0] != 0 or any(b <= a for a, b in zip(steps, steps[1:])):
-        raise MigrateError(f"{source}: steps must start at 0 and be strictly increasing, got {steps}",
-                           EXIT_USAGE)
+        raise UsageError(f"{source}: steps must start at 0 and be strictly increasing, got {steps}")
     th = policy["scoring"]["thresholds"]
     if th["marginal"] > th["pass"]:
-        raise MigrateError(f"{source}: scoring.thresholds.marginal ({th['marginal']}) is above pass "
-                           f"({th['pass']})", EXIT_USAGE)
+        raise UsageError(f"{source}: scoring.thresholds.marginal ({th['marginal']}) is above pass "
+                           f"({th['pass']})")
     if sum(policy["scoring"]["group_weights"].values()) > 100:
-        raise MigrateError(f"{source}: scoring.group_weights sum to more than 100", EXIT_USAGE)
+        raise UsageError(f"{source}: scoring.group_weights sum to more than 100")
     return policy
 
 

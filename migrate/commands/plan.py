@@ -1,14 +1,9 @@
 """`migrate plan`: inventory / profile / flags -> engine decision (rules table in migrate/data/rules.yaml)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from ..errors import UsageError
-from ..fsutil import write_atomic
-from ..plan import PORTABLE, USERS, VENDORS, plan, render
+from ..plan import PORTABLE, USERS, VENDORS, plan, render, write_plan
 from ._io import emit_json
 
 
@@ -38,13 +33,7 @@ def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     flags["models"] = tuple(models)
     result = plan(inventory_path, profile_path, flags)
     if output:
-        path = Path(output)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # 0644 as before: a plan is meant to be shared and handed to `generate --plan`.
-            write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n", mode=0o644)
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+        write_plan(result, output)
     if fmt == "json":
         emit_json(result)
     else:

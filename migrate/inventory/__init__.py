@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Optional
 
 from ..errors import EXIT_UNREACHABLE, EXIT_USAGE, MigrateError
-from ..fsutil import write_atomic
+from ..fsutil import PRIVATE, write_atomic
 from .capture import parse_capture
 from .code import scan_code
 from .live import inventory_live
@@ -152,6 +152,6 @@ def write_inventory(inv: dict, path: str) -> None:
     validate(inv)
     text = json.dumps(inv, indent=2, ensure_ascii=False, default=str) + "\n"
     try:
-        write_atomic(path, text)
+        write_atomic(path, text, mode=PRIVATE)   # may hold prompts and log lines (fsutil policy)
     except OSError as exc:      # e.g. missing directory, no permission, path is a directory
         raise MigrateError(f"cannot write {path}: {exc.strerror}", EXIT_USAGE) from None

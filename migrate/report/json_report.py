@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from ..errors import EXIT_USAGE, MigrateError
+from ..errors import UsageError
 from ._common import prepare, write_output
 from .contract import VERDICTS, load_schema
 
@@ -56,11 +56,11 @@ def report_errors(report: Any) -> list[str]:
 
 
 def validate_report(report: Any, *, source: str = "report") -> dict:
-    """Raise ``MigrateError(code=2)`` with the first violation on one line; return the report."""
+    """Raise ``UsageError`` with the first violation on one line; return the report."""
     errors = report_errors(report)
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise MigrateError(f"{source}: invalid compat report: {errors[0]}{more}", EXIT_USAGE)
+        raise UsageError(f"{source}: invalid compat report: {errors[0]}{more}")
     return report
 
 
@@ -77,21 +77,20 @@ def write_json(report: Any, path: str | os.PathLike) -> Path:
 
 
 def load_report(path: str | os.PathLike) -> dict:
-    """Read and validate a report file; every failure is ``MigrateError(code=2)`` with one line."""
+    """Read and validate a report file; every failure is a ``UsageError`` with one line."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MigrateError(f"{source}: no such file", EXIT_USAGE) from None
+        raise UsageError(f"{source}: no such file") from None
     except IsADirectoryError:
-        raise MigrateError(f"{source}: is a directory, expected a JSON report", EXIT_USAGE) from None
+        raise UsageError(f"{source}: is a directory, expected a JSON report") from None
     except UnicodeDecodeError:
-        raise MigrateError(f"{source}: not UTF-8 text, expected a JSON report", EXIT_USAGE) from None
+        raise UsageError(f"{source}: not UTF-8 text, expected a JSON report") from None
     except OSError as exc:
-        raise MigrateError(f"{source}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from None
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MigrateError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                           EXIT_USAGE) from None
+        raise UsageError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     return validate_report(data, source=source)

@@ -2,11 +2,12 @@
 (a human or the next compat run resumes it)."""
 from __future__ import annotations
 
+from .common import headline
+
 import yaml
 
 
 def render(decision, ctx) -> str:
-    from . import headline
     d = decision
     head = [f"# migrate canary {headline(d)}",
             "# spec.strategy.canary.steps for an argoproj.io/v1alpha1 Rollout"]

@@ -5,11 +5,12 @@ steps the evidence supports are listed; extend the list after the next compat ru
 """
 from __future__ import annotations
 
+from .common import headline
+
 import yaml
 
 
 def render(decision, ctx) -> str:
-    from . import headline
     d = decision
     head = [f"# migrate canary {headline(d)}",
             "# Merge into your Flagger Canary (flagger.app/v1beta1). Flagger advances through stepWeights",

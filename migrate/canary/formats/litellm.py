@@ -1,11 +1,12 @@
 """LiteLLM proxy ``model_list`` weights for the alias (``simple-shuffle`` routing picks by weight)."""
 from __future__ import annotations
 
+from .common import headline
+
 import yaml
 
 
 def render(decision, ctx) -> str:
-    from . import headline
     d = decision
     alias = ctx.alias or "ALIAS"
     head = [f"# migrate canary {headline(d)}",

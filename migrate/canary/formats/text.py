@@ -1,9 +1,10 @@
 """Human-readable text: the decision, why, and what is still missing."""
 from __future__ import annotations
 
+from .common import headline
+
 
 def render(decision, ctx) -> str:
-    from . import headline
     d = decision
     lines = [f"canary {headline(d)}"]
     if d.old and d.new:

@@ -1,13 +1,19 @@
-"""Per-engine launch facts: argv, image, port, health and metrics paths (engines.md, one section each).
+"""Per-engine launch argv: one builder per server program (engines.md, one section each).
 
-Builders return plain data; templates turn it into a script, a `docker run` and a Kubernetes manifest.
-Every argv element is either a literal string (quoted when rendered) or an ``Env`` reference.
+The static facts of a launch (image, port, health and metrics routes, docker flags, what /v1/models
+reports, caveats) come from the engine registry (``migrate/data/engines.yaml``, ``launch:``); a builder
+only assembles the command line and any config file. Builders return plain data; templates turn it
+into a script, a `docker run` and a Kubernetes manifest. Every argv element is either a literal
+string (quoted when rendered), an ``Env`` reference or a ``Local`` file.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional
+
+from .. import engines
+from ..engines import Engine
 
 
 @dataclass(frozen=True)
@@ -21,8 +27,6 @@ class Local:
     """A file generated next to the script; scripts resolve it beside themselves, containers at /config."""
     name: str
 
-
-Arg = Union[str, Env, Local]
 
 
 @dataclass
@@ -40,18 +44,30 @@ class Launch:
     docker_flags: list = field(default_factory=list)
     files: dict = field(default_factory=dict)     # extra config files: name -> text
     notes: list = field(default_factory=list)
-    api_path: str = "/v1"
     gpu_resource: Optional[str] = "nvidia.com/gpu"
     workdir: Optional[str] = None
 
 
-PORTS = {"vllm": 8000, "sglang": 30000, "tgi": 3000, "trtllm": 8000, "lmdeploy": 23333, "exllamav3": 5000,
-         "exllamav2": 5000, "ovms": 8000, "mlc": 8000, "llamacpp": 8080}
 KEY = Env("ENGINE_API_KEY")
 
 
-def build(engine: str, m: dict) -> Launch:
-    return BUILDERS[engine](m)
+def build(engine_id: str, m: dict) -> Launch:
+    """The launch of ``m`` (the per-model decisions) on one engine, by the registry's builder name."""
+    engine = engines.get(engine_id)
+    return globals()[engine.launch.builder](m, engine)
+
+
+def _launch(engine: Engine, m: dict, argv: list, *, names: Optional[list] = None, image: Optional[str] = None,
+            files: Optional[dict] = None, env: Optional[dict] = None, notes: tuple = ()) -> Launch:
+    """Assemble a Launch from the registry's facts and the builder's argv; ``names``: served names passed."""
+    t = engine.launch
+    names = m["served_names"] if names is None else names
+    served_id = {"name": names[0] if names else m["source"], "checkpoint": m["source"],
+                 "folder": m["exl_folder"]}[t.served_id]
+    entry = len(argv) if t.entrypoint_args == "all" else int(t.entrypoint_args)
+    return Launch(engine.id, argv, image or t.image, entry, engine.port, engine.health, engine.live or engine.health,
+                  engine.metrics_path, served_id, env=dict(env or {}), docker_flags=list(t.docker_flags),
+                  files=dict(files or {}), notes=[*t.notes, *notes], gpu_resource=t.gpu_resource, workdir=t.workdir)
 
 
 def _parsers(argv: list, m: dict, tool_flag: str, reasoning_flag: str, extra_tool: tuple = ()) -> None:
@@ -62,9 +78,9 @@ def _parsers(argv: list, m: dict, tool_flag: str, reasoning_flag: str, extra_too
         argv += [reasoning_flag, p["reasoning"]]
 
 
-def vllm(m: dict) -> Launch:
+def vllm(m: dict, engine: Engine) -> Launch:
     argv = ["vllm", "serve", m["source"], "--served-model-name", *m["served_names"],
-            "--host", "0.0.0.0", "--port", str(PORTS["vllm"])]
+            "--host", "0.0.0.0", "--port", str(engine.port)]
     if not m["embedding"]:
         argv += ["--max-model-len", str(m["context"])]
     argv += ["--tensor-parallel-size", str(m["tp"])]
@@ -76,13 +92,12 @@ def vllm(m: dict) -> Launch:
     if m["generation_config"]:
         argv += ["--override-generation-config", json.dumps(m["generation_config"], sort_keys=True)]
     argv += ["--api-key", KEY]
-    return Launch("vllm", argv, "vllm/vllm-openai:v0.33.0", 2, PORTS["vllm"], "/health", "/health", "/metrics",
-                  m["served_names"][0], docker_flags=["--ipc=host"])
+    return _launch(engine, m, argv)
 
 
-def sglang(m: dict) -> Launch:
+def sglang(m: dict, engine: Engine) -> Launch:
     argv = ["python3", "-m", "sglang.launch_server", "--model-path", m["source"],
-            "--served-model-name", m["served_names"][0], "--host", "0.0.0.0", "--port", str(PORTS["sglang"])]
+            "--served-model-name", m["served_names"][0], "--host", "0.0.0.0", "--port", str(engine.port)]
     if not m["embedding"]:
         argv += ["--context-length", str(m["context"])]
     argv += ["--tp-size", str(m["tp"]), "--enable-metrics"]
@@ -94,27 +109,22 @@ def sglang(m: dict) -> Launch:
     argv += ["--api-key", KEY]
     notes = ["SGLang takes one --served-model-name: the Ollama tag is kept by the gateway (model_group_alias)"] \
         if len(m["served_names"]) > 1 else []
-    return Launch("sglang", argv, "lmsysorg/sglang:latest", 0, PORTS["sglang"], "/health", "/health", "/metrics",
-                  m["served_names"][0], docker_flags=["--ipc=host", "--shm-size", "32g"], notes=notes)
+    return _launch(engine, m, argv, names=m["served_names"][:1], notes=notes)
 
 
-def tgi(m: dict) -> Launch:
+def tgi(m: dict, engine: Engine) -> Launch:
     out_budget = max(256, min(m["p95_output"] or 1024, m["context"] // 2))
-    argv = ["text-generation-launcher", "--model-id", m["source"], "--hostname", "0.0.0.0", "--port", str(PORTS["tgi"]),
+    argv = ["text-generation-launcher", "--model-id", m["source"], "--hostname", "0.0.0.0", "--port", str(engine.port),
             "--max-input-tokens", str(max(1, m["context"] - out_budget)), "--max-total-tokens", str(m["context"]),
             "--num-shard", str(m["tp"])]
     if m["quant_flag"]:
         argv += ["--quantize", m["quant_flag"]]
     argv += ["--api-key", KEY]
-    return Launch("tgi", argv, "ghcr.io/huggingface/text-generation-inference:3.3.5", 1, PORTS["tgi"], "/health", "/health",
-                  "/metrics", m["source"], docker_flags=["--shm-size", "1g"],
-                  notes=["TGI has no served-model-name flag: /v1/models reports the checkpoint id; the gateway maps the alias",
-                         "TGI has no tool/reasoning parser flags (tools are grammar-constrained in its router)",
-                         "TGI is in maintenance mode upstream"])
+    return _launch(engine, m, argv)
 
 
-def trtllm(m: dict) -> Launch:
-    argv = ["trtllm-serve", m["source"], "--host", "0.0.0.0", "--port", str(PORTS["trtllm"]), "--backend", "pytorch",
+def trtllm(m: dict, engine: Engine) -> Launch:
+    argv = ["trtllm-serve", m["source"], "--host", "0.0.0.0", "--port", str(engine.port), "--backend", "pytorch",
             "--max_seq_len", str(m["context"]), "--tp_size", str(m["tp"])]
     _parsers(argv, m, "--tool_parser", "--reasoning_parser")
     argv += ["--config", Local("extra-llm-api.yaml")]
@@ -124,17 +134,12 @@ def trtllm(m: dict) -> Launch:
            "# response_format is only enforced when a guided decoding backend is set.\n"
            "guided_decoding_backend: xgrammar\n"
            "kv_cache_config:\n  enable_block_reuse: true\n  free_gpu_memory_fraction: 0.9\n")
-    return Launch("trtllm", argv, "nvcr.io/nvidia/tensorrt-llm/release:1.2.1", 0, PORTS["trtllm"], "/health", "/health",
-                  "/prometheus/metrics", m["source"], files={"extra-llm-api.yaml": cfg},
-                  docker_flags=["--ipc=host", "--ulimit", "memlock=-1", "--ulimit", "stack=67108864"],
-                  notes=["trtllm-serve has no API-key flag: enforce the key at the gateway",
-                         "trtllm-serve reports the checkpoint id in /v1/models; the gateway maps the alias",
-                         "Prometheus metrics are at /prometheus/metrics (/metrics is JSON and destructive-read)"])
+    return _launch(engine, m, argv, files={"extra-llm-api.yaml": cfg})
 
 
-def lmdeploy(m: dict) -> Launch:
+def lmdeploy(m: dict, engine: Engine) -> Launch:
     argv = ["lmdeploy", "serve", "api_server", m["source"], "--server-name", "0.0.0.0",
-            "--server-port", str(PORTS["lmdeploy"]), "--model-name", m["served_names"][0],
+            "--server-port", str(engine.port), "--model-name", m["served_names"][0],
             "--session-len", str(m["context"]), "--tp", str(m["tp"]), "--enable-prefix-caching"]
     if m["quant_flag"]:
         argv += ["--model-format", m["quant_flag"]]
@@ -144,16 +149,16 @@ def lmdeploy(m: dict) -> Launch:
     if p.get("reasoning") and p["reasoning"] != "harmony-auto":
         argv += ["--reasoning-parser", p["reasoning"]]
     argv += ["--api-keys", KEY]
-    return Launch("lmdeploy", argv, "openmmlab/lmdeploy:latest", 0, PORTS["lmdeploy"], "/health", "/health", "/metrics",
-                  m["served_names"][0], docker_flags=["--ipc=host"])
+    return _launch(engine, m, argv, names=m["served_names"][:1])
 
 
-def tabbyapi(m: dict, backend: str) -> Launch:
+def tabbyapi(m: dict, engine: Engine) -> Launch:
+    """TabbyAPI serves ExLlamaV3 and ExLlamaV2 weights; the engine id is its ``backend``."""
     folder = m["exl_folder"]
     p = m["parsers"]
     lines = ["# TabbyAPI config.yml generated by migrate generate (copy to TabbyAPI's config.yml)",
-             "network:", "  host: 0.0.0.0", f"  port: {PORTS[backend]}", "  disable_auth: false",
-             "model:", "  model_dir: models", f"  model_name: {json.dumps(folder)}", f"  backend: {backend}",
+             "network:", "  host: 0.0.0.0", f"  port: {engine.port}", "  disable_auth: false",
+             "model:", "  model_dir: models", f"  model_name: {json.dumps(folder)}", f"  backend: {engine.id}",
              f"  max_seq_len: {m['context']}",
              f"  cache_size: {max(256, -(-m['context'] * max(1, min(m['concurrency'], 32)) // 256) * 256)}",
              f"  max_batch_size: {max(1, min(m['concurrency'], 32))}",
@@ -162,21 +167,14 @@ def tabbyapi(m: dict, backend: str) -> Launch:
         lines.append(f"  tool_format: {json.dumps(p['tool'])}")
     if p.get("reasoning"):
         lines.append("  reasoning: true")
-    argv = ["python3", "main.py", "--host", "0.0.0.0", "--port", str(PORTS[backend]), "--model_name", folder,
+    argv = ["python3", "main.py", "--host", "0.0.0.0", "--port", str(engine.port), "--model_name", folder,
             "--max_seq_len", str(m["context"])]
-    notes = ["TabbyAPI reads keys from api_tokens.yml: write $ENGINE_API_KEY into it at deploy time (never commit it)",
-             "TabbyAPI has no Prometheus /metrics: the gateway's required_metrics cannot be met by this backend",
-             "/v1/models reports the model folder name; the gateway maps the alias"]
-    if backend == "exllamav2":
-        notes.append("ExLlamaV2 (EXL2) support lives on TabbyAPI's exl2-checkpoint branch")
-    return Launch(backend, argv, "ghcr.io/theroyallab/tabbyapi:latest", len(argv), PORTS[backend], "/health", "/health",
-                  None, folder, files={"config.yml": "\n".join(lines) + "\n"}, docker_flags=["--shm-size", "8g"],
-                  notes=notes, workdir="TABBY_DIR")
+    return _launch(engine, m, argv, files={"config.yml": "\n".join(lines) + "\n"})
 
 
-def ovms(m: dict) -> Launch:
+def ovms(m: dict, engine: Engine) -> Launch:
     argv = ["ovms", "--source_model", m["source"], "--model_repository_path", "/models", "--model_name", m["served_names"][0],
-            "--rest_port", str(PORTS["ovms"]), "--target_device", m["ov_device"], "--task", "text_generation",
+            "--rest_port", str(engine.port), "--target_device", m["ov_device"], "--task", "text_generation",
             "--max_num_seqs", str(max(1, m["concurrency"])), "--metrics_enable"]
     if m["quant_flag"]:
         argv += ["--weight-format", m["quant_flag"]]
@@ -185,25 +183,21 @@ def ovms(m: dict) -> Launch:
         argv += ["--tool_parser", p["tool"]]
     if p.get("reasoning"):
         argv += ["--reasoning_parser", p["reasoning"]]
-    return Launch("ovms", argv, "openvino/model_server:latest" + ("-gpu" if m["ov_device"] == "GPU" else ""), 1, PORTS["ovms"],
-                  "/v2/health/ready", "/v2/health/live", "/metrics", m["served_names"][0], env={"API_KEY": KEY},
-                  gpu_resource=None, notes=["OVMS takes the context length from the model (no flag); requests above it fail",
-                                            "OVMS exports no TTFT/KV metrics (server logs only)"])
+    image = engine.launch.gpu_image if m["ov_device"] == "GPU" else None
+    return _launch(engine, m, argv, names=m["served_names"][:1], image=image, env={"API_KEY": KEY})
 
 
-def mlc(m: dict) -> Launch:
+def mlc(m: dict, engine: Engine) -> Launch:
     overrides = f"context_window_size={m['context']};tensor_parallel_shards={m['tp']};max_num_sequence={max(1, m['concurrency'])}"
-    argv = ["mlc_llm", "serve", m["source"], "--mode", "server", "--host", "0.0.0.0", "--port", str(PORTS["mlc"]),
+    argv = ["mlc_llm", "serve", m["source"], "--mode", "server", "--host", "0.0.0.0", "--port", str(engine.port),
             "--overrides", overrides, "--api-key", KEY]
-    return Launch("mlc", argv, None, 0, PORTS["mlc"], "/v1/models", "/v1/models", "/metrics", m["source"],
-                  notes=["MLC has no health route: probes use /v1/models", "no official MLC serving image: build one and set MLC_IMAGE",
-                         "MLC has no tool_choice \"required\" and no json_schema response_format"])
+    return _launch(engine, m, argv)
 
 
-def llamacpp(m: dict) -> Launch:
+def llamacpp(m: dict, engine: Engine) -> Launch:
     par = max(1, m["concurrency"])
     names = [n for n in m["served_names"] if "," not in n]  # --alias is a comma list
-    argv = ["llama-server", *m["gguf_args"], "--host", "0.0.0.0", "--port", str(PORTS["llamacpp"])]
+    argv = ["llama-server", *m["gguf_args"], "--host", "0.0.0.0", "--port", str(engine.port)]
     if names:
         argv += ["--alias", ",".join(names)]
     # -c is the total KV budget shared by the slots: context per slot x slots.
@@ -216,12 +210,4 @@ def llamacpp(m: dict) -> Launch:
             argv += [flag, str(m["generation_config"][key])]
     argv += ["--api-key", KEY]
     notes = [] if len(names) == len(m["served_names"]) else ["a served name containing ',' is left to the gateway (llama-server --alias is a comma list)"]
-    return Launch("llamacpp", argv, "ghcr.io/ggml-org/llama.cpp:server-cuda", 1, PORTS["llamacpp"], "/health", "/health", "/metrics",
-                  names[0] if names else m["source"], notes=notes)
-
-
-BUILDERS = {"vllm": vllm, "sglang": sglang, "tgi": tgi, "trtllm": trtllm, "lmdeploy": lmdeploy,
-            "exllamav3": lambda m: tabbyapi(m, "exllamav3"), "exllamav2": lambda m: tabbyapi(m, "exllamav2"),
-            "ovms": ovms, "mlc": mlc, "llamacpp": llamacpp}
-# Where the engine puts sampling defaults server-side (others: the gateway carries them).
-SERVER_SAMPLING = {"vllm": "vLLM --override-generation-config", "llamacpp": "llama-server --temp/--top-p/--top-k/--repeat-penalty"}
+    return _launch(engine, m, argv, names=names, notes=notes)

@@ -1,0 +1,85 @@
+"""What `migrate generate` works from: the target, the models (inventory and --alias), the plan's facts.
+
+Every check of the user's input happens here, before anything is decided or written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .. import engines
+from ..datafiles import load_user_file
+from ..errors import UsageError
+from ..datafiles import load_inventory
+from ..hardware import parse_gpus
+
+TARGETS = engines.launch_targets()
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+
+
+@dataclass
+class Inputs:
+    target: str
+    models: dict                    # Ollama tag -> inventory entry (values from /api/show)
+    aliases: dict                   # Ollama tag -> product alias
+    facts: dict                     # plan facts (values only), --gpus applied
+    profile: dict                   # the inventory's observed profile
+    plan: Optional[dict]
+    sources: list                   # what the files were generated from, for MIGRATION.md
+    ollama_url: str = DEFAULT_OLLAMA_URL
+    engine_url: Optional[str] = None
+    new_weight: int = 0
+
+    @property
+    def context_need(self) -> Optional[int]:
+        return self.facts.get("context") or self.profile.get("context_need")
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.facts.get("concurrency") or self.profile.get("peak_concurrency") or 1)
+
+    @property
+    def gpu_count(self) -> int:
+        return int(self.facts.get("gpu_count") or 1)
+
+    @property
+    def tools_seen(self) -> bool:
+        return bool(self.facts.get("tools") or self.profile.get("tools"))
+
+
+def parse_aliases(items) -> dict:
+    out = {}
+    for item in items or ():
+        name, sep, tag = item.partition("=")
+        if not sep or not name or not tag:
+            raise UsageError(f"--alias {item!r}: expected NAME=ollama-tag")
+        out[tag] = name
+    return out
+
+
+def load_inputs(target: str, *, inventory_path: Optional[str] = None, plan_path: Optional[str] = None,
+                aliases: tuple = (), ollama_url: str = DEFAULT_OLLAMA_URL, engine_url: Optional[str] = None,
+                new_weight: int = 0, gpus: Optional[str] = None) -> Inputs:
+    if target not in TARGETS:
+        raise UsageError(f"unknown target {target!r} (one of: {', '.join(TARGETS)})")
+    if not 0 <= new_weight <= 100:
+        raise UsageError("--new-weight must be between 0 and 100")
+    alias_map = parse_aliases(aliases)
+    inventory = load_inventory(inventory_path) if inventory_path else {"models": []}
+    plan = load_user_file(plan_path, "plan") if plan_path else None
+    if plan is not None and not (isinstance(plan, dict) and "first" in plan and "inputs" in plan):
+        raise UsageError(f"plan {plan_path}: not a `migrate plan --format json` document")
+    facts = {k: v.get("value") for k, v in (plan or {}).get("inputs", {}).items()}
+    if gpus:
+        g = parse_gpus(gpus)
+        facts.update(gpu_count=g["count"], gpu_memory_gib=g["memory_gib"], vendor=g["vendor"] or facts.get("vendor"))
+    models = {m["name"]: m for m in inventory.get("models", []) if isinstance(m, dict) and m.get("name")}
+    for tag in alias_map:
+        models.setdefault(tag, {"name": tag})
+    if not models:
+        raise UsageError("nothing to generate: give --inventory and/or --alias NAME=ollama-tag")
+    sources = [p for p in (inventory_path and f"inventory {Path(inventory_path).name}",
+                           plan_path and f"plan {Path(plan_path).name}") if p] or ["--alias flags"]
+    return Inputs(target=target, models=models, aliases=alias_map, facts=facts, profile=inventory.get("profile") or {},
+                  plan=plan, sources=sources, ollama_url=ollama_url, engine_url=engine_url, new_weight=new_weight)
