@@ -6,6 +6,7 @@ the line. YAML is a superset of JSON, so one parser serves both.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from importlib import resources
 from typing import Any
@@ -39,11 +40,23 @@ def load_inventory(path: str | os.PathLike) -> dict:
     return data
 
 
-def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
+def _read_user_text(path: str | os.PathLike, what: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"cannot read {what} {path}: {reason}") from None
-    return parse_yaml(text, str(path), what)
+
+
+def load_user_file(path: str | os.PathLike, what: str = "file") -> Any:
+    return parse_yaml(_read_user_text(path, what), str(path), what)
+
+
+def load_user_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """A file that must be JSON (a request body is sent as JSON: YAML there would be a surprise)."""
+    text = _read_user_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None

@@ -11,20 +11,23 @@ File modes, one policy for every file the tool writes:
   PUBLIC     0644  files written to be shared or deployed and built only from the user's own settings:
                    plans and `migrate generate` configs, manifests and notes.
   EXECUTABLE 0755  generated scripts.
-Editing a user's existing file (``gateway set-weights``) keeps that file's mode.
+  KEEP             editing a user's existing file (``canary --apply``) keeps that file's mode
+                   (PRIVATE when it does not exist yet).
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 PRIVATE = 0o600
 PUBLIC = 0o644
 EXECUTABLE = 0o755
+KEEP = "keep"
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None = None,
+def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | str | None = None,
                  newline: str | None = "\n") -> Path:
     """Atomically replace ``path`` with ``data``; returns the target path.
 
@@ -32,19 +35,22 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None
     to ``open``: ``"\\n"`` (default) writes exactly the newlines in the text on every OS; ``""``
     also writes them untranslated, and is what callers editing users' files pass to make the
     intent (keep CRLF byte-identical) explicit; ``None`` translates to ``os.linesep``.
-    ``mode``: PRIVATE, PUBLIC or EXECUTABLE (see the module docstring); ``None`` leaves the temp
-    file's PRIVATE permissions (``mkstemp``), or is what a caller keeping an existing mode passes.
+    ``mode``: PRIVATE, PUBLIC, EXECUTABLE or KEEP (see the module docstring); ``None`` leaves the
+    temp file's PRIVATE permissions (``mkstemp``).
     The parent directory must exist (callers decide whether creating it is appropriate).
     """
     target = Path(path)
+    if mode == KEEP:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = None
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         try:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                fh = os.fdopen(fd, "wb")
-            else:
-                fh = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+            fh: IO = (os.fdopen(fd, "wb") if isinstance(data, (bytes, bytearray, memoryview))
+                      else os.fdopen(fd, "w", encoding="utf-8", newline=newline))
         except BaseException:
             os.close(fd)        # fdopen did not take ownership of the descriptor
             raise
@@ -52,7 +58,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
+        if isinstance(mode, int):
             os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import FailedError, UsageError
-from .fsutil import write_atomic
+from .fsutil import KEEP, write_atomic
 from .metrics_catalog import load_catalog
 
 
@@ -389,19 +389,9 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
 
     backup = path.with_name(path.name + ".bak")
     if new_text != text:
-        atomic_write_text(backup, text)
-        atomic_write_text(path, new_text)
+        # newline="": the text already carries the file's own line endings (CRLF stays CRLF).
+        write_atomic(backup, text, mode=KEEP, newline="")
+        write_atomic(path, new_text, mode=KEEP, newline="")
     return {"path": str(path), "alias": alias, "backend": backend, "before": current, "after": target,
             "changed": new_text != text, "backup": str(backup) if new_text != text else None}
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file in the same directory + rename, keeping the file's mode."""
-    path = Path(path)
-    mode = None
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        pass
-    # newline="": the text already carries the file's own line endings (CRLF stays CRLF).
-    write_atomic(path, text, mode=mode, newline="")

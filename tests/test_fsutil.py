@@ -107,19 +107,20 @@ def test_relative_path_in_cwd(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
-def test_gateway_set_weights_keeps_crlf_and_mode(tmp_path):
-    from migrate import gateway
+def test_keep_mode_and_crlf_when_editing_a_users_file(tmp_path):
     target = tmp_path / "g.yaml"
     target.write_bytes(b"# comment\r\nvalue: 1\r\n")
     os.chmod(target, 0o640)
-    gateway.atomic_write_text(target, "# comment\r\nvalue: 2\r\n")
+    write_atomic(target, "# comment\r\nvalue: 2\r\n", mode=fsutil.KEEP, newline="")
     assert target.read_bytes() == b"# comment\r\nvalue: 2\r\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    write_atomic(tmp_path / "new.yaml", "x", mode=fsutil.KEEP)       # nothing to keep: private
+    assert stat.S_IMODE((tmp_path / "new.yaml").stat().st_mode) == 0o600
 
 
 def test_mode_policy_constants():
     assert (fsutil.PRIVATE, fsutil.PUBLIC, fsutil.EXECUTABLE) == (0o600, 0o644, 0o755)
-    for name in ("PRIVATE", "PUBLIC", "EXECUTABLE"):
+    for name in ("PRIVATE", "PUBLIC", "EXECUTABLE", "KEEP"):
         assert name in fsutil.__doc__                       # the policy is documented where it is applied
 
 

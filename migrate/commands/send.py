@@ -5,6 +5,7 @@ import json
 
 import click
 
+from ..datafiles import load_user_json
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, UsageError
 from ..exchange import ChatRequest, Exchange, Message
 from ..protocol import Backend, Timeouts, send
@@ -13,18 +14,12 @@ from ._io import emit_json
 UNREACHABLE = ("connection_refused", "connect_timeout")
 
 
-def build_request(model: str, prompt: str | None, request_file: str | None, endpoint: str,
-                  stream: bool) -> ChatRequest:
+def request_from_options(model: str, prompt: str | None, request_file: str | None, endpoint: str,
+                         stream: bool) -> ChatRequest:
     if (prompt is None) == (request_file is None):
         raise UsageError("give exactly one of --prompt or --request")
     if request_file is not None:
-        try:
-            with open(request_file, encoding="utf-8") as fh:
-                body = json.load(fh)
-        except OSError as exc:
-            raise UsageError(f"cannot read {request_file}: {exc.strerror}") from exc
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{request_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        body = load_user_json(request_file, "request")
         try:
             request = ChatRequest.from_openai(body)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -89,7 +84,7 @@ def send_command(url, protocol, model, prompt, request_file, endpoint, stream, m
     """Send one request and print the canonical result with its timings."""
     if timeout <= 0 or stall <= 0:
         raise UsageError("--timeout and --stall must be positive")
-    request = build_request(model, prompt, request_file, endpoint, stream)
+    request = request_from_options(model, prompt, request_file, endpoint, stream)
     for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
         if value is not None:
             setattr(request.sampling, name, value)
