@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit setup testbed-vllm testbed-litellm clean
+.PHONY: demo test unit lint setup testbed-vllm testbed-litellm clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,13 @@ testbed-vllm: $(STAMP)
 testbed-litellm: $(STAMP)
 	$(PY) -m migrate.testbed.litellm_env
 
-test: $(STAMP) testbed-vllm testbed-litellm
+# Lint, format check and types first: cheap, and a failure says exactly where.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint testbed-vllm testbed-litellm
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 unit: $(STAMP)

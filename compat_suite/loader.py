@@ -38,7 +38,7 @@ class Case:
 
 
 def schema() -> dict:
-    return json.loads(files("migrate.compat_suite").joinpath("schemas", "case.schema.json").read_text())
+    return json.loads(files("migrate.compat_suite").joinpath("schemas/case.schema.json").read_text())
 
 
 def builtin_files() -> list:

@@ -75,6 +75,7 @@ def decode(protocol: str, body: Any, *, legacy: bool = False) -> Optional[list[V
     """The vectors of one response body, in input order; None when it carries none."""
     if not isinstance(body, dict):
         return None
+    raw: Any
     if protocol == "ollama" and legacy:
         raw = [body.get("embedding")]
     elif protocol == "ollama":

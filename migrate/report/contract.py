@@ -44,7 +44,7 @@ def is_critical(category: str) -> bool:
 @lru_cache(maxsize=1)
 def load_schema() -> dict:
     """The shipped JSON Schema of the report."""
-    return json.loads(resources.files("migrate").joinpath("schemas", SCHEMA_NAME).read_text("utf-8"))
+    return json.loads(resources.files("migrate").joinpath(f"schemas/{SCHEMA_NAME}").read_text("utf-8"))
 
 
 def summarize(checks: Iterable[dict], *, unreachable: bool = False, bad_input: bool = False) -> dict:

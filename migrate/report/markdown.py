@@ -188,7 +188,7 @@ def _details_block(check: dict, *, with_transcripts: bool) -> str:
 
 def render_markdown(report: Any, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     data = prepare(report)
-    rows = sorted(non_pass(data.get("checks", [])), key=lambda c: SEVERITY.get(c.get("verdict"), 9))
+    rows = sorted(non_pass(data.get("checks", [])), key=lambda c: SEVERITY.get(str(c.get("verdict")), 9))
     head = _banner(data) + ["", *_counts(data), "", "### Checks that did not pass", ""]
     head += _non_pass_table(rows, budget=max_chars // 2)
     for section in (_latency(data), _metrics(data)):

@@ -45,7 +45,7 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
     table.add_row(*(str(counts.get(k, 0)) for k in VERDICTS))
     console.print(table)
 
-    rows = sorted(non_pass(checks), key=lambda c: SEVERITY.get(c.get("verdict"), 9))
+    rows = sorted(non_pass(checks), key=lambda c: SEVERITY.get(str(c.get("verdict")), 9))
     if rows:
         detail = Table(title="Checks that did not pass", title_justify="left")
         for name in ("verdict", "case", "check", "crit", "old/new", "detail"):
@@ -55,7 +55,7 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
             note = str(c.get("detail", ""))
             if c.get("verdict") == "inconclusive" and c.get("needed_samples"):
                 note += f" (needs {c['needed_samples']} samples per side)"
-            detail.add_row(Text(str(c.get("verdict")), style=STYLES.get(c.get("verdict"), "")),
+            detail.add_row(Text(str(c.get("verdict")), style=STYLES.get(str(c.get("verdict")), "")),
                            Text(str(c.get("case"))), Text(str(c.get("check"))),
                            "yes" if c.get("critical") else "",
                            f"{samples.get('old', '?')}/{samples.get('new', '?')}", Text(note))

@@ -25,7 +25,7 @@ __all__ = ["LlamaCppServer", "EngineStartError", "default_chat_template", "free_
 
 def default_chat_template() -> str:
     """The tool-aware Gemma template (Gemma turns + Hermes <tool_call> tags); the GGUF has none."""
-    return files("migrate.testbed").joinpath("data", "gemma3-tools.jinja").read_text()
+    return files("migrate.testbed").joinpath("data/gemma3-tools.jinja").read_text()
 
 
 class LlamaCppServer(ManagedServer):

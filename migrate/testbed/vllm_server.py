@@ -42,7 +42,7 @@ def chat_template_path() -> Path:
     """The tool-aware Gemma template shipped as package data (Gemma turns + Hermes <tool_call>).
 
     The package is installed as files (never zipped), so the path outlives ``as_file``."""
-    with as_file(files("migrate.testbed").joinpath("data", "gemma3-tools.jinja")) as path:
+    with as_file(files("migrate.testbed").joinpath("data/gemma3-tools.jinja")) as path:
         return Path(path)
 
 
