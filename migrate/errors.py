@@ -1,6 +1,6 @@
 """Exit codes and the exceptions the CLI turns into one line on stderr and that exit code.
 
-Exit codes (stable; documented in the README):
+Exit codes (stable; documented in docs/exit-codes.md):
   0 success / nothing to report
   1 a check failed (regression, invalid config, backend answered with an error)
   2 usage error or bad input (unreadable file, invalid JSON/YAML, schema violation)

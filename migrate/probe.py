@@ -5,8 +5,8 @@ Two layers:
 - ``probe_async(url)`` which fetches the probe paths through ``migrate.protocol.fetch_async``,
   concurrently, and feeds the results to the pure functions.
 
-Fingerprints come from each engine's documented routes and defaults (see the README section
-``probe``): Ollama's ``/`` text and ``/api/version``; llama.cpp's ``Server`` header and ``/props``;
+Fingerprints come from each engine's documented routes and defaults (see docs/probe.md
+and migrate/data/engines.yaml): Ollama's ``/`` text and ``/api/version``; llama.cpp's ``Server`` header and ``/props``;
 TGI's ``/info``; SGLang's ``/get_server_info``; OVMS's KServe ``/v2/health/ready``; the
 ``owned_by`` default each engine puts in ``/v1/models``; and the Prometheus metric prefix.
 Probing never sends an inference request.

@@ -118,7 +118,7 @@ def test_ollama_old_ps_without_context_length(router):
 
 
 def test_llamacpp_shapes_of_the_real_server(router):
-    # Shapes observed on the xllamacpp server of the test bed (see README probe section).
+    # Shapes observed on the xllamacpp server of the test bed (see docs/probe.md).
     hdr = {"server": "llama.cpp"}
     router.get("/health").mock(return_value=httpx.Response(200, json={"status": "ok"}, headers=hdr))
     router.get("/props").mock(return_value=httpx.Response(200, headers=hdr, json={

@@ -13,7 +13,7 @@ from ..datafiles import load_user_file
 from ..errors import UsageError
 from ..report.contract import CATEGORIES, CRITICAL_CATEGORIES
 
-# The documented defaults (README "canary"). Categories are the compat report's.
+# The documented defaults (docs/canary.md). Categories are the compat report's.
 DEFAULT_POLICY: dict[str, Any] = {
     "steps": [0, 1, 5, 10, 25, 50, 100],
     "max_steps_per_promotion": 1,
