@@ -2,13 +2,14 @@
 false-positive guard (mentions of 11434 are never call sites)."""
 from __future__ import annotations
 
-from pathlib import Path
-
+import json
 import shutil
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from migrate.inventory.code import scan_code, scan_text
+from migrate.inventory.code import _detector, detector_table, scan_code, scan_text
 
 APP = Path(__file__).parent / "fixtures" / "code" / "app"
 
@@ -179,3 +180,26 @@ def test_examples_app():
     oa = sites[("openai_client.py", 9)]
     assert (oa["kind"], oa["endpoint"], oa["tool_choice"]) == ("openai_sdk", "/v1/chat/completions", "required")
     assert "tool_choice" in oa["ollama_params"]
+
+
+def test_detector_table_is_sound():
+    """Every row of code_detectors.yaml compiles, says what it means, and reports a kind the inventory
+    schema allows."""
+    table = detector_table()
+    schema = json.loads(resources.files("migrate").joinpath("schemas/inventory.schema.json").read_text())
+    kinds = set(schema["properties"]["code_sites"]["items"]["properties"]["kind"]["enum"])
+    ids = [d.id for d in table.detectors]
+    assert len(ids) == len(set(ids))
+    for d in table.detectors:
+        assert d.means.strip(), d.id
+        if d.report == "call":
+            for lang in d.languages or ("python", "js", "go"):
+                assert d.kind.format(language=lang) in kinds, (d.id, lang)
+    assert {"config", "mention"} <= kinds
+
+
+def test_bad_detector_row_names_itself():
+    with pytest.raises(ValueError, match="detector broken: requires an unknown signal"):
+        _detector({"id": "broken", "means": "x", "pattern": "x", "requires": ["nope"], "kind": "raw_http"}, set())
+    with pytest.raises(ValueError, match="detector nokind: report"):
+        _detector({"id": "nokind", "means": "x", "pattern": "x"}, set())

@@ -5,13 +5,20 @@ compiled prefilter over each whole file (close to grep), then a line-level pass 
 hit. Comments and prose (including Python docstrings and JS/Go block comments) that merely mention
 ``11434`` are reported as ``kind: "mention"``, never as call sites. A URL is a call site only inside
 an HTTP call's statement; elsewhere (assignments, env-var defaults) it is a ``config`` site.
+
+What a line means (an SDK call, a framework class, a URL, a setting) is the detector table in
+``migrate/data/code_detectors.yaml``: the first detector that matches a line reports it.
 """
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..datafiles import package_data
 
 MAX_FILE_BYTES = 1_000_000
 MAX_WINDOW_LINES = 40
@@ -35,23 +42,6 @@ LANG_BY_EXT = {
 PREFILTER = r"11434|[Oo]llama|OLLAMA|/api/(chat|generate|embed|embeddings|tags|show|ps|pull)\b"
 _PRE = re.compile(PREFILTER)
 
-_ENDPOINT_OF_CALL = {"chat": "/api/chat", "generate": "/api/generate", "embed": "/api/embed",
-                     "embeddings": "/api/embeddings", "list": "/api/tags", "show": "/api/show",
-                     "ps": "/api/ps", "pull": "/api/pull", "push": "/api/push", "create": "/api/create",
-                     "copy": "/api/copy", "delete": "/api/delete"}
-
-_LITELLM = re.compile(r"""["'](ollama(?:_chat)?)/([\w.:\-/]+)["']""")
-_MOD_CALL = re.compile(r"\bollama\s*\.\s*(chat|generate|embed|embeddings|list|show|ps|pull|push|create|copy|delete)\s*\(")
-_PY_CLIENT = re.compile(r"(?<![\w.])(?:ollama\s*\.\s*)?(Async)?Client\s*\(")
-_JS_CLIENT = re.compile(r"\bnew\s+Ollama\s*\(")
-_METHOD_CALL = re.compile(r"\.\s*(chat|generate|embed|embeddings)\s*\(")
-_BARE_CALL = re.compile(r"(?<![\w.])(chat|generate|embed)\s*\(")
-_LANGCHAIN = re.compile(r"\b(ChatOllama|OllamaLLM|OllamaEmbeddings)\s*\(")
-_BARE_OLLAMA_CLS = re.compile(r"(?<![\w.])(Ollama|OllamaEmbedding)\s*\(")
-_OPENAI_CTOR = re.compile(r"\b(?:Async)?(?:Azure)?OpenAI\s*\(")
-_OPENAI_CALL = re.compile(r"\.\s*(chat\s*\.\s*completions|completions|embeddings|responses)\s*\.\s*create\s*\(")
-_GO_CLIENT = re.compile(r"\bapi\s*\.\s*(ClientFromEnvironment|NewClient)\s*\(")
-_GO_CALL = re.compile(r"\.\s*(Chat|Generate|Embed|Embeddings|List|Show|Pull)\s*\(\s*ctx")
 # A bare API path counts when it starts a string or follows an interpolation: "/api/chat",
 # f"{host}/api/chat", `${host}/api/chat`, host + "/api/chat", Sprintf("%s/api/chat").
 _URL = re.compile(r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|"""
@@ -63,8 +53,7 @@ _HTTP_CALL = re.compile(r"\brequests\s*\.\s*(post|get|request)|\bhttpx\b|\baioht
 _ENV_READ = re.compile(r"\b(OLLAMA_HOST|OLLAMA_BASE_URL|OLLAMA_API_BASE|OLLAMA_URL)\b")
 _SETTING = re.compile(r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE|ANTHROPIC_BASE_URL|"""
                       r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)""")
-_IMAGE = re.compile(r"^\s*image:\s*['\"]?ollama/ollama")
-_PORT = re.compile(r"""["']?11434:11434["']?""")
+_MENTION = re.compile(r"11434|[Oo]llama|OLLAMA")
 
 _CAMEL = {"numCtx": "num_ctx", "numPredict": "num_predict", "keepAlive": "keep_alive",
           "toolChoice": "tool_choice", "responseFormat": "response_format", "contextWindow": "context_window"}
@@ -396,166 +385,223 @@ def _enclosing_http_call(lines: list[str], i: int, lang: str, prose: set[int]) -
     return None
 
 
-def scan_text(text: str, rel: str, lang: str) -> list[dict]:
-    lines = text.splitlines()
-    sites: list[dict] = []
-    covered: set[int] = set()
+@dataclass(frozen=True)
+class Signal:
+    """A file-level fact from ``code_detectors.yaml``: which Ollama client library the file uses."""
 
-    py_ollama = lang == "python" and re.search(r"^\s*(?:import\s+ollama\b|from\s+ollama\s+import)", text, re.M)
-    py_names = set()
-    if lang == "python":
-        for m in re.finditer(r"^[ \t]*from\s+ollama\s+import\s+(?:\(([^)]*)\)|([\w \t,]+))", text, re.M):
-            py_names |= {n.split(" as ")[0].strip() for n in (m.group(1) or m.group(2)).split(",")}
-    js_ollama = lang == "js" and re.search(r"""from\s+['"]ollama(?:/browser)?['"]|require\(\s*['"]ollama['"]\s*\)""", text)
-    lc = re.search(r"langchain_ollama|langchain_community\.\w+\.ollama|langchain\.\w+\.ollama|@langchain/ollama|"
-                   r"@langchain/community/\w+/ollama|langchain_community\.(?:llms|chat_models|embeddings)\s+import[^\n]*Ollama",
-                   text)
-    li = re.search(r"llama_index\.(?:llms|embeddings)\.ollama|@llamaindex/ollama", text)
-    go_ollama = lang == "go" and "github.com/ollama/ollama/api" in text
-    prose = _prose_lines(text, lang)
-    openai_at_ollama = False
-    if lang in ("python", "js"):
-        for m in _OPENAI_CTOR.finditer(text):
+    id: str
+    patterns: dict          # language (or "any") -> compiled pattern
+    arguments: Optional[re.Pattern] = None
+
+    def holds(self, text: str, lang: str) -> bool:
+        rx = self.patterns.get(lang) or self.patterns.get("any")
+        if rx is None:
+            return False
+        if self.arguments is None:
+            return rx.search(text) is not None
+        for m in rx.finditer(text):
+            # The argument list after the match: up to its first ")" (a window, not a parse).
             seg = text[m.start(): m.start() + 600]
             close = seg.find(")")
-            seg = seg[: close if close > 0 else 600]
-            if re.search(r"11434|[Oo]llama|OLLAMA", seg):
-                openai_at_ollama = True
-                break
+            if self.arguments.search(seg[: close if close > 0 else 600]):
+                return True
+        return False
 
-    # Identifiers holding an Ollama URL (OLLAMA_URL = "http://...:11434/api/generate"), and which
-    # of them an HTTP call line uses: the call is the site, the constant is only its target.
-    url_vars: dict[str, Optional[str]] = {}
-    for m in re.finditer(r"""^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=\s*f?["'`]([^"'`\n]*)["'`]""",
-                         text, re.M):
-        u = _URL.search('"' + m.group(2) + '"')
-        if u:
-            url_vars[m.group(1)] = _endpoint_of_url(u.group(0))
-    used_vars: set[str] = set()
-    if url_vars:
-        for line in lines:
-            if _HTTP_CALL.search(line):
-                used_vars |= {v for v in url_vars if re.search(rf"\b{re.escape(v)}\b", line)}
 
-    def add(i, kind, client, endpoint, models=()):
-        end, window = _window(lines, i, lang)
-        sites.append(_site(rel, i + 1, end + 1, lang, kind, client, endpoint, window, models))
-        covered.update(range(i, end + 1))
+@dataclass(frozen=True)
+class Detector:
+    """One row of ``code_detectors.yaml``: a pattern, the kind of site it reports, what it means."""
 
-    for i, line in enumerate(lines):
-        if lang != "doc" and not _PRE.search(line) and not (
-                (py_ollama or js_ollama or go_ollama or openai_at_ollama or lc or li or used_vars)
-                and "(" in line):
-            continue
-        if i in covered:
-            continue
-        if lang == "doc" or i in prose or _is_comment(line, lang):
-            if re.search(r"11434|[Oo]llama|OLLAMA", line):
-                sites.append(_mention(rel, i, lang, line))
-            continue
-        if used_vars and _HTTP_CALL.search(line):
-            hit = [v for v in used_vars if re.search(rf"\b{re.escape(v)}\b", line)]
+    id: str
+    means: str
+    pattern: re.Pattern
+    languages: Optional[frozenset] = None            # None: every language
+    requires: tuple[tuple[str, bool], ...] = ()      # (signal, must hold)
+    when: Optional[str] = None
+    unless: Optional[re.Pattern] = None
+    report: str = "call"
+    kind: Optional[str] = None
+    client: Optional[str] = None
+    endpoint: Any = None
+    models: Optional[int] = None
+
+    def site_fields(self, m: re.Match, lang: str, methods: dict) -> tuple:
+        groups = [re.sub(r"\s+", "", g or "") for g in (m.group(0), *m.groups())]
+        spec = self.endpoint
+        if isinstance(spec, dict) and "method" in spec:
+            endpoint = methods.get(groups[spec["method"]].lower())
+        elif isinstance(spec, dict):
+            endpoint = spec["map"].get(groups[spec["group"]], spec.get("default"))
+        else:
+            endpoint = spec
+        models = [m.group(self.models)] if self.models else []
+        return (self.kind or "").format(language=lang), (self.client or "").format(*groups), endpoint, models
+
+
+@dataclass(frozen=True)
+class DetectorTable:
+    signals: tuple[Signal, ...]
+    methods: dict
+    detectors: tuple[Detector, ...]
+
+
+# Patterns code.py owns because its helpers read their groups; the table names them with `match:`.
+_NAMED_PATTERNS = {"url": _URL, "setting": _SETTING, "env_read": _ENV_READ}
+_REPORTS = ("call", "url", "config", "mention")
+
+
+def _signal(sid: str, spec: dict) -> Signal:
+    patterns = {lang: re.compile(rx, re.M) for lang, rx in spec.items() if lang not in ("means", "arguments")}
+    return Signal(sid, patterns, re.compile(spec["arguments"]) if spec.get("arguments") else None)
+
+
+def _detector(spec: dict, signals: set[str]) -> Detector:
+    spec = dict(spec)
+    where = f"code_detectors.yaml: detector {spec.get('id', '?')}"
+    named = spec.pop("match", None)
+    pattern = _NAMED_PATTERNS.get(named) if named else re.compile(spec.get("pattern") or "")
+    spec.pop("pattern", None)
+    if pattern is None or not pattern.pattern:
+        raise ValueError(f"{where}: no pattern (or an unknown match: {named})")
+    requires = tuple((r.lstrip("!"), not r.startswith("!")) for r in spec.pop("requires", None) or ())
+    if any(r not in signals for r, _ in requires):
+        raise ValueError(f"{where}: requires an unknown signal ({', '.join(r for r, _ in requires)})")
+    if spec.get("when") and spec["when"] not in _GUARDS:
+        raise ValueError(f"{where}: unknown guard {spec['when']}")
+    report = spec.get("report", "call")
+    if report not in _REPORTS or (report == "call") != bool(spec.get("kind")):
+        raise ValueError(f"{where}: report is one of {', '.join(_REPORTS)}, and only a call has a kind")
+    languages = spec.pop("languages", None)
+    unless = spec.pop("unless", None)
+    return Detector(pattern=pattern, requires=requires, languages=frozenset(languages) if languages else None,
+                    unless=re.compile(unless) if unless else None, **spec)
+
+
+@functools.lru_cache(maxsize=None)
+def detector_table() -> DetectorTable:
+    """``migrate/data/code_detectors.yaml``, compiled and checked (a bad row names itself)."""
+    data = package_data("code_detectors.yaml")
+    signals = tuple(_signal(sid, spec) for sid, spec in data["signals"].items())
+    known = {s.id for s in signals}
+    return DetectorTable(signals, dict(data["methods"]), tuple(_detector(d, known) for d in data["detectors"]))
+
+
+# Guards a detector names with `when:` (m: the detector's match on the line; f: the file's scan).
+_GUARDS: dict[str, Callable[[re.Match, str, "_FileScan"], bool]] = {
+    # Client(...) is ollama's when qualified on the line or imported by name from ollama.
+    "imported_client": lambda m, line, f: "ollama." in line or bool({"Client", "AsyncClient"} & f.py_names),
+    # chat(...) is ollama's when `from ollama import chat` brought the name in.
+    "imported_name": lambda m, line, f: m.group(1) in f.py_names,
+    "mentions_ollama": lambda m, line, f: _MENTION.search(line) is not None,
+}
+
+
+class _FileScan:
+    """One file: what is known about it as a whole, then its lines read one by one against the table."""
+
+    def __init__(self, text: str, rel: str, lang: str):
+        self.text, self.rel, self.lang = text, rel, lang
+        self.lines = text.splitlines()
+        self.sites: list[dict] = []
+        self.covered: set[int] = set()
+        self.table = detector_table()
+        self.signals = {s.id: s.holds(text, lang) for s in self.table.signals}
+        self.detectors = [d for d in self.table.detectors if (d.languages is None or lang in d.languages)
+                          and all(self.signals[sig] == want for sig, want in d.requires)]
+        self.prose = _prose_lines(text, lang)
+        self.py_names: set[str] = set()
+        if lang == "python":
+            for m in re.finditer(r"^[ \t]*from\s+ollama\s+import\s+(?:\(([^)]*)\)|([\w \t,]+))", text, re.M):
+                self.py_names |= {n.split(" as ")[0].strip() for n in (m.group(1) or m.group(2)).split(",")}
+        # Identifiers holding an Ollama URL (OLLAMA_URL = "http://...:11434/api/generate"), and which
+        # of them an HTTP call line uses: the call is the site, the constant is only its target.
+        self.url_vars: dict[str, Optional[str]] = {}
+        for m in re.finditer(r"""^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=\s*f?["'`]([^"'`\n]*)["'`]""",
+                             text, re.M):
+            u = _URL.search('"' + m.group(2) + '"')
+            if u:
+                self.url_vars[m.group(1)] = _endpoint_of_url(u.group(0))
+        self.used_vars: set[str] = set()
+        if self.url_vars:
+            for line in self.lines:
+                if _HTTP_CALL.search(line):
+                    self.used_vars |= {v for v in self.url_vars if re.search(rf"\b{re.escape(v)}\b", line)}
+        # A line with no Ollama word may still call a client this file set up: read those with a "(".
+        self.read_calls = any(self.signals.values()) or bool(self.used_vars)
+
+    def run(self) -> list[dict]:
+        for i, line in enumerate(self.lines):
+            if self.lang != "doc" and not _PRE.search(line) and not (self.read_calls and "(" in line):
+                continue
+            if i not in self.covered:
+                self._line(i, line)
+        return self.sites
+
+    def _line(self, i: int, line: str) -> None:
+        lang = self.lang
+        if lang == "doc" or i in self.prose or _is_comment(line, lang):
+            if _MENTION.search(line):
+                self.sites.append(_mention(self.rel, i, lang, line))
+            return
+        if self.used_vars and _HTTP_CALL.search(line):
+            hit = [v for v in self.used_vars if re.search(rf"\b{re.escape(v)}\b", line)]
             if hit:
-                add(i, "raw_http", _http_client(_window(lines, i, lang)[1], text), url_vars[hit[0]])
-                continue
+                self._call(i, "raw_http", self._client_at(i), self.url_vars[hit[0]])
+                return
         am = re.match(r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=", line)
-        if am and am.group(1) in used_vars:
-            covered.add(i)
-            continue
-        if lang in ("python", "js"):
-            m = _LITELLM.search(line)
-            if m:
-                ep = "/api/chat" if m.group(1) == "ollama_chat" else "/api/generate"
-                add(i, "litellm", "litellm", ep, [m.group(2)])
+        if am and am.group(1) in self.used_vars:
+            self.covered.add(i)
+            return
+        for d in self.detectors:
+            m = d.pattern.search(line)
+            if m is None or (d.unless is not None and d.unless.search(line)) \
+                    or (d.when is not None and not _GUARDS[d.when](m, line, self)):
                 continue
-            m = _MOD_CALL.search(line)
-            if m and (py_ollama or js_ollama):
-                add(i, "ollama_python" if lang == "python" else "ollama_js",
-                    f"ollama.{m.group(1)}", _ENDPOINT_OF_CALL[m.group(1)])
-                continue
-            if lang == "python" and (py_ollama and _PY_CLIENT.search(line)
-                                     and ("ollama." in line or {"Client", "AsyncClient"} & py_names)):
-                add(i, "ollama_python", "ollama.Client", None)
-                continue
-            if lang == "js" and js_ollama and _JS_CLIENT.search(line) and not lc:
-                add(i, "ollama_js", "new Ollama", None)
-                continue
-            m = _LANGCHAIN.search(line)
-            if m and lc:
-                cls = m.group(1)
-                ep = {"ChatOllama": "/api/chat", "OllamaLLM": "/api/generate"}.get(cls, "/api/embed")
-                add(i, "langchain", cls, ep)
-                continue
-            m = _BARE_OLLAMA_CLS.search(line)
-            if m and (li or lc):
-                if li:
-                    ep = "/api/embed" if m.group(1) == "OllamaEmbedding" else "/api/chat"
-                    add(i, "llamaindex", m.group(1), ep)
-                else:
-                    add(i, "langchain", m.group(1), "/api/generate")
-                continue
-            m = _OPENAI_CALL.search(line)
-            if m and openai_at_ollama:
-                what = re.sub(r"\s+", "", m.group(1))
-                ep = {"chat.completions": "/v1/chat/completions", "completions": "/v1/completions",
-                      "embeddings": "/v1/embeddings", "responses": "/v1/responses"}[what]
-                add(i, "openai_sdk", "openai", ep)
-                continue
-            if _OPENAI_CTOR.search(line) and openai_at_ollama:
-                add(i, "openai_sdk", "OpenAI", None)
-                continue
-            if py_ollama or js_ollama:
-                m = _METHOD_CALL.search(line)
-                if m and not _OPENAI_CALL.search(line):
-                    add(i, "ollama_python" if lang == "python" else "ollama_js",
-                        f"client.{m.group(1)}", _ENDPOINT_OF_CALL[m.group(1)])
-                    continue
-            if lang == "python" and py_names:
-                m = _BARE_CALL.search(line)
-                if m and m.group(1) in py_names:
-                    add(i, "ollama_python", m.group(1), _ENDPOINT_OF_CALL[m.group(1)])
-                    continue
-        if lang == "go" and go_ollama:
-            if _GO_CLIENT.search(line):
-                add(i, "ollama_go", "api." + _GO_CLIENT.search(line).group(1), None)
-                continue
-            m = _GO_CALL.search(line)
-            if m:
-                ep = _ENDPOINT_OF_CALL.get(m.group(1).lower())
-                add(i, "ollama_go", "client." + m.group(1), ep)
-                continue
-        m = _URL.search(line)
-        if m:
-            # The first URL naming an endpoint wins (a host-only URL may precede it on the line).
-            ep = next(filter(None, (_endpoint_of_url(u.group(0)) for u in _URL.finditer(line))), None)
-            window = _window(lines, i, lang)[1]
-            # Only a URL inside an HTTP call's own statement is a call site; a URL in an assignment,
-            # an env-var default or an argparse default is a setting (the call uses it elsewhere).
-            start = None
-            if lang != "config":
-                start = i if _HTTP_CALL.search(window) else _enclosing_http_call(lines, i, lang, prose)
-            if start is not None and start not in covered:
-                add(start, "raw_http", _http_client(_window(lines, start, lang)[1], text), ep)
-            elif start is not None:
-                covered.add(i)
-            elif ep and ep.startswith("/v1") and openai_at_ollama:
-                covered.add(i)      # base_url of an OpenAI client already reported
+            if d.report == "call":
+                self._call(i, *d.site_fields(m, lang, self.table.methods))
+            elif d.report == "url":
+                self._url(i, line)
+            elif d.report == "config":
+                self.sites.append(_config(self.rel, i, lang, line))
+                self.covered.add(i)
             else:
-                sites.append(_config(rel, i, lang, line))
-                covered.add(i)
-            continue
-        if lang in ("config", "shell") and (_SETTING.match(line) or _IMAGE.match(line) or _PORT.search(line)):
-            if re.search(r"11434|[Oo]llama|OLLAMA", line):
-                sites.append(_config(rel, i, lang, line))
-                covered.add(i)
-                continue
-        if _ENV_READ.search(line):
-            sites.append(_config(rel, i, lang, line))
-            covered.add(i)
-            continue
-        if re.search(r"11434", line):
-            sites.append(_mention(rel, i, lang, line))
-    return sites
+                self.sites.append(_mention(self.rel, i, lang, line))
+            return
+
+    def _call(self, i: int, kind: str, client: Optional[str], endpoint: Optional[str], models=()) -> None:
+        end, window = _window(self.lines, i, self.lang)
+        self.sites.append(_site(self.rel, i + 1, end + 1, self.lang, kind, client, endpoint, window, models))
+        self.covered.update(range(i, end + 1))
+
+    def _client_at(self, i: int) -> Optional[str]:
+        return _http_client(_window(self.lines, i, self.lang)[1], self.text)
+
+    def _url(self, i: int, line: str) -> None:
+        """A line with an Ollama URL: the HTTP call whose statement holds it, or else a setting."""
+        # The first URL naming an endpoint wins (a host-only URL may precede it on the line).
+        ep = next(filter(None, (_endpoint_of_url(u.group(0)) for u in _URL.finditer(line))), None)
+        # Only a URL inside an HTTP call's own statement is a call site; a URL in an assignment,
+        # an env-var default or an argparse default is a setting (the call uses it elsewhere).
+        start = None
+        if self.lang != "config":
+            if _HTTP_CALL.search(_window(self.lines, i, self.lang)[1]):
+                start = i
+            else:
+                start = _enclosing_http_call(self.lines, i, self.lang, self.prose)
+        if start is not None and start not in self.covered:
+            self._call(start, "raw_http", self._client_at(start), ep)
+        elif start is not None:
+            self.covered.add(i)
+        elif ep and ep.startswith("/v1") and self.signals.get("openai_at_ollama"):
+            self.covered.add(i)      # base_url of an OpenAI client already reported
+        else:
+            self.sites.append(_config(self.rel, i, self.lang, line))
+            self.covered.add(i)
+
+
+def scan_text(text: str, rel: str, lang: str) -> list[dict]:
+    """The Ollama call sites, settings and mentions in one file's text (``lang`` from ``LANG_BY_EXT``)."""
+    return _FileScan(text, rel, lang).run()
 
 
 def _endpoint_of_url(url: str) -> Optional[str]:
