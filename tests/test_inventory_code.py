@@ -203,3 +203,69 @@ def test_bad_detector_row_names_itself():
         _detector({"id": "broken", "means": "x", "pattern": "x", "requires": ["nope"], "kind": "raw_http"}, set())
     with pytest.raises(ValueError, match="detector nokind: report"):
         _detector({"id": "nokind", "means": "x", "pattern": "x"}, set())
+
+
+PARAMS = Path(__file__).parent / "fixtures" / "code" / "params"
+
+
+@pytest.fixture(scope="module")
+def params_scan():
+    r = scan_code(str(PARAMS))
+    return r, {(s["file"], s["line"]): s for s in r["sites"] if s["kind"] != "mention"}
+
+
+@pytest.mark.parametrize("where,kind,models,params", [
+    # JSON.stringify({ model: "mistral", prompt, raw: true, context }): shorthand counts like `context: context`
+    (("js/generate_shorthand.js", 8), "raw_http", ["mistral"], ["context", "raw"]),
+    # { model, ...defaults, prompt, context } where defaults spreads sampling: keys of both objects count
+    (("js/generate_shorthand.js", 17), "ollama_js", ["llama3.2:3b"],
+     ["context", "format", "keep_alive", "num_ctx", "options"]),
+    # `const { context } = await ollama.generate(...)` reads context back; it does not send it
+    (("js/generate_shorthand.js", 22), "ollama_js", ["llama3.2:3b"], []),
+    (("py/kwargs.py", 9), "ollama_python", ["llama3.1:8b"], ["context"]),                 # keyword argument
+    (("py/kwargs.py", 14), "ollama_python", ["llama3.1:8b"],                              # **dict(...), **{...}
+     ["context", "keep_alive", "num_ctx", "options", "raw"]),
+    (("py/kwargs.py", 19), "raw_http", ["llama3.1:8b"],                                   # json={**body} -> body -> SAMPLING
+     ["context", "keep_alive", "num_ctx", "options"]),
+])
+def test_parameters_by_shorthand_spread_and_keyword(params_scan, where, kind, models, params):
+    s = params_scan[1][where]
+    assert (s["kind"], s["endpoint"], s["models"], s["ollama_params"]) == (kind, "/api/generate", models, params)
+
+
+def test_values_from_spread_objects(params_scan):
+    sites = params_scan[1]
+    s = sites[("js/generate_shorthand.js", 17)]
+    assert (s["num_ctx"], s["keep_alive"], s["format"]) == (8192, "15m", "json")
+    s = sites[("py/kwargs.py", 14)]
+    assert (s["num_ctx"], s["keep_alive"]) == (4096, "5m")
+    assert sites[("py/kwargs.py", 19)]["stream"] is False          # written inline, next to the spread
+    assert sorted(params_scan[1]) == [("js/generate_shorthand.js", 8), ("js/generate_shorthand.js", 17),
+                                      ("js/generate_shorthand.js", 22), ("py/kwargs.py", 9),
+                                      ("py/kwargs.py", 14), ("py/kwargs.py", 19)]
+
+
+def _params_of(text: str, lang: str) -> dict:
+    return {s["line"]: s["ollama_params"] for s in scan_text(text, "x", lang) if s["kind"] != "mention"}
+
+
+def test_shorthand_only_in_objects_and_only_known_keys():
+    text = ('import ollama from "ollama"\n'
+            'export const a = (prompt, images) => ollama.generate({ model: "m", prompt, images })\n'
+            'export const b = (q) => ollama.chat({ model: "m", messages: q }).then((r) => { raw })\n'
+            'export const c = (prompt, mystery) => ollama.generate({ model: "m", prompt, mystery, "context" })\n')
+    assert _params_of(text, "js") == {2: ["images"], 3: [], 4: []}
+
+
+def test_spread_uses_the_nearest_definition_above():
+    text = ('import ollama\n'
+            'opts = {"raw": True}\n'
+            'def first(p):\n'
+            '    return ollama.generate(model="m", prompt=p, **opts)\n'
+            'opts = {"context": [1, 2]}\n'
+            'def second(p):\n'
+            '    return ollama.generate(model="m", prompt=p, **opts, **unknown)\n'
+            'def power(n):\n'
+            '    return ollama.generate(model="m", prompt=str(2 ** n))\n'
+            'n = {"think": True}\n')
+    assert _params_of(text, "python") == {4: ["raw"], 7: ["context"], 9: []}

@@ -57,10 +57,12 @@ _MENTION = re.compile(r"11434|[Oo]llama|OLLAMA")
 
 _CAMEL = {"numCtx": "num_ctx", "numPredict": "num_predict", "keepAlive": "keep_alive",
           "toolChoice": "tool_choice", "responseFormat": "response_format", "contextWindow": "context_window"}
-_PARAM = re.compile(r"""(?<![\w.$])["']?(num_ctx|numCtx|num_predict|numPredict|keep_alive|keepAlive|toolChoice|format|raw|context|template|think|images|"""
-                    r"""tool_choice|num_gpu|num_thread|num_batch|mirostat|suffix|truncate|context_window|"""
-                    r"""json_mode|max_completion_tokens|max_tokens|temperature|tools|response_format|stream|"""
-                    r"""options|top_k|top_p|seed|stop|reasoning_effort|extra_body)["']?\s*[:=](?!=)\s*([^,\n)}]*)""")
+_PARAM_NAMES = ("num_ctx", "numCtx", "num_predict", "numPredict", "keep_alive", "keepAlive", "toolChoice", "format",
+                "raw", "context", "template", "think", "images", "tool_choice", "num_gpu", "num_thread", "num_batch",
+                "mirostat", "suffix", "truncate", "context_window", "json_mode", "max_completion_tokens",
+                "max_tokens", "temperature", "tools", "response_format", "stream", "options", "top_k", "top_p",
+                "seed", "stop", "reasoning_effort", "extra_body")
+_PARAM = re.compile(r"""(?<![\w.$])["']?(""" + "|".join(_PARAM_NAMES) + r""")["']?\s*[:=](?!=)\s*([^,\n)}]*)""")
 _GO_PARAM = re.compile(r"\b(Format|KeepAlive|Raw|Context|Template|Think|Images|Options|Stream|Tools|Suffix)\s*:\s*([^,\n}]*)")
 _GO_MAP = {"Format": "format", "KeepAlive": "keep_alive", "Raw": "raw", "Context": "context",
            "Template": "template", "Think": "think", "Images": "images", "Options": "options",
@@ -271,6 +273,11 @@ def _params(window: str, lang: str) -> dict:
     found: dict[str, str] = {}
     for key, val in _PARAM.findall(window):
         found.setdefault(_CAMEL.get(key, key), val.strip())
+    if lang == "js":
+        # Shorthand properties ({ prompt, context }) pass a variable of the same name: the key is set.
+        for entry in _js_object_entries(_blank(window, lang)):
+            if entry in _PARAM_SET:
+                found.setdefault(_CAMEL.get(entry, entry), entry)
     if lang == "go":
         for key, val in _GO_PARAM.findall(window):
             found.setdefault(_GO_MAP[key], val.strip())
@@ -279,15 +286,74 @@ def _params(window: str, lang: str) -> dict:
     return found
 
 
+_PARAM_SET = frozenset(_PARAM_NAMES)
+# Strings and comments, blanked (offsets kept) before reading braces, commas and spreads.
+_PY_NOISE = re.compile(r"""\"\"\"[\s\S]*?(?:\"\"\"|\Z)|\'\'\'[\s\S]*?(?:\'\'\'|\Z)|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*""")
+# What may precede an object literal in JS (an expression position); after `)`, `=>` or a name it is a block
+# or a declaration.
+_JS_OBJECT_AFTER = re.compile(r"(?:[(\[,:?|&!+=]|\b(?:return|yield|await|case|in|of|typeof|void|throw))\s*\Z")
+_JS_PATTERN_BEFORE = re.compile(r"\s*(?:=(?![=>])|\)\s*(?:=>|\{))")     # destructuring, not an object
+_JS_SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_$][\w$]*)\Z")
+_PY_SPREAD = re.compile(r"[(,{]\s*\*\*\s*([A-Za-z_]\w*)\b(?!\s*[.(\[])")
+
+
+def _blank(code: str, lang: str) -> str:
+    rx = _C_TOKENS if lang in ("js", "go") else _PY_NOISE
+    return rx.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), code)
+
+
+def _js_object_entries(code: str) -> list[str]:
+    """The top-level entries of every JS object literal in ``code`` (strings already blanked):
+    ``{ model: m, prompt, ...opts }`` gives ``model: m``, ``prompt`` and ``...opts``. Blocks and
+    destructuring patterns (``({ a }) =>``, ``const { a } = x``) are not objects."""
+    entries: list[str] = []
+    stack: list[int] = []
+    for pos, ch in enumerate(code):
+        if ch == "{":
+            stack.append(pos)
+        elif ch == "}" and stack:
+            start = stack.pop()
+            if not _JS_OBJECT_AFTER.search(code, 0, start) or _JS_PATTERN_BEFORE.match(code, pos + 1):
+                continue
+            depth, last = 0, start + 1
+            for j in range(start + 1, pos + 1):
+                c = code[j]
+                if c in "([{":
+                    depth += 1
+                elif c in ")]}" and depth:
+                    depth -= 1
+                elif (c == "," and depth == 0) or j == pos:
+                    entries.append(code[last:j].strip())
+                    last = j + 1
+    return entries
+
+
+def _spread_names(window: str, lang: str) -> list[str]:
+    """Named objects spread into the call: ``{...opts}`` (JS), ``f(**opts)`` / ``{**opts}`` (Python)."""
+    code = _blank(window, lang)
+    if lang == "js":
+        names = [m.group(1) for e in _js_object_entries(code) for m in [_JS_SPREAD.match(e)] if m]
+    elif lang == "python":
+        names = _PY_SPREAD.findall(code)
+    else:
+        names = []
+    return list(dict.fromkeys(names))
+
+
 def _int(v: Optional[str]) -> Optional[int]:
     m = re.match(r"\s*(\d[\d_]*)", v or "")
     return int(m.group(1).replace("_", "")) if m else None
 
 
-def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=()) -> dict:
+def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(), spread=()) -> dict:
+    """A call site; ``spread`` holds the bodies of named objects the call spreads into its request,
+    whose keys count as the call's own (after the ones written inline)."""
     p = _params(window, lang)
+    for body in spread:
+        for key, val in _params(body, lang).items():
+            p.setdefault(key, val)
     models = [m.split("/", 1)[1] if m.startswith(("ollama/", "ollama_chat/")) else m
-              for m in list(extra_models) + _MODEL.findall(window)]
+              for m in list(extra_models) + [x for piece in (window, *spread) for x in _MODEL.findall(piece)]]
     models = list(dict.fromkeys(models))
     v1 = bool(endpoint and endpoint.startswith("/v1"))
     ollama_params = [k for k in OLLAMA_ONLY if k in p]
@@ -301,12 +367,12 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
         fmt_kind = fmt_kind or "json"
     num_ctx = _int(p.get("num_ctx")) or _int(p.get("context_window"))
     if num_ctx is None and "options" in p:
-        m = re.search(r"num_ctx['\"]?\s*[:=]\s*(\d+)", window)
+        m = re.search(r"num_ctx['\"]?\s*[:=]\s*(\d+)", "\n".join((window, *spread)))
         num_ctx = int(m.group(1)) if m else None
     if num_ctx is not None and "num_ctx" not in ollama_params and "context_window" not in ollama_params:
         ollama_params.append("num_ctx")
     for key in ("num_predict", "keep_alive"):
-        if key not in p and re.search(rf"['\"]?{key}['\"]?\s*[:=]", window):
+        if key not in p and any(re.search(rf"['\"]?{key}['\"]?\s*[:=]", piece) for piece in (window, *spread)):
             ollama_params.append(key)
     snippet = window.splitlines()[0].strip()[:200] if window else ""
     return {
@@ -504,6 +570,7 @@ class _FileScan:
         self.lines = text.splitlines()
         self.sites: list[dict] = []
         self.covered: set[int] = set()
+        self._definitions: dict[str, list[tuple[int, str]]] = {}
         self.table = detector_table()
         self.signals = {s.id: s.holds(text, lang) for s in self.table.signals}
         self.detectors = [d for d in self.table.detectors if (d.languages is None or lang in d.languages)
@@ -570,8 +637,41 @@ class _FileScan:
 
     def _call(self, i: int, kind: str, client: Optional[str], endpoint: Optional[str], models=()) -> None:
         end, window = _window(self.lines, i, self.lang)
-        self.sites.append(_site(self.rel, i + 1, end + 1, self.lang, kind, client, endpoint, window, models))
+        spread = self._spread_bodies(window, i)
+        self.sites.append(_site(self.rel, i + 1, end + 1, self.lang, kind, client, endpoint, window, models, spread))
         self.covered.update(range(i, end + 1))
+
+    def _spread_bodies(self, window: str, i: int) -> list[str]:
+        """The definitions of the named objects a call spreads (``{...opts}``, ``**opts``), and of the
+        objects those spread in turn: their keys are the call's as much as the ones written inline."""
+        bodies: list[str] = []
+        todo, seen = _spread_names(window, self.lang), set()
+        while todo and len(bodies) < 8:
+            name = todo.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            body = self._definition(name, i)
+            if body is not None:
+                bodies.append(body)
+                todo += _spread_names(body, self.lang)
+        return bodies
+
+    def _definition(self, name: str, i: int) -> Optional[str]:
+        """The object literal assigned to ``name`` in this file (``opts = {...}``, ``const opts = {...}``,
+        ``opts = dict(...)``): the nearest one above line i, else the first below."""
+        if name not in self._definitions:
+            rx = re.compile(r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?" + re.escape(name)
+                            + r"\s*(?::[^=\n]*)?(=)\s*(?:\{|dict\s*\()")
+            found = []
+            for j, line in enumerate(self.lines):
+                m = rx.match(line)
+                if m and j not in self.prose and not _is_comment(line, self.lang):
+                    found.append((j, _window(self.lines, j, self.lang)[1][m.start(1):]))
+            self._definitions[name] = found
+        found = self._definitions[name]
+        above = [body for j, body in found if j < i]
+        return above[-1] if above else next((body for j, body in found if j > i), None)
 
     def _client_at(self, i: int) -> Optional[str]:
         return _http_client(_window(self.lines, i, self.lang)[1], self.text)
