@@ -245,6 +245,19 @@ def test_values_from_spread_objects(params_scan):
                                       ("py/kwargs.py", 14), ("py/kwargs.py", 19)]
 
 
+def test_generate_context_is_a_high_risk(params_scan):
+    """Every call that sends /api/generate `context` (inline, shorthand, spread or keyword) is evidence."""
+    from migrate.inventory.risks import assess
+
+    risk = {r["id"]: r for r in assess({"code_sites": params_scan[0]["sites"]})}["generate-context-stateful"]
+    assert risk["severity"] == "high"
+    assert risk["evidence"] == ["js/generate_shorthand.js:8 (raw_http)", "js/generate_shorthand.js:17 (ollama_js)",
+                                "py/kwargs.py:9 (ollama_python)", "py/kwargs.py:14 (ollama_python)",
+                                "py/kwargs.py:19 (raw_http)"]
+    assert risk["fix"].startswith("5 /api/generate call(s) pass 'context'")
+    assert "silently starts a new conversation" in risk["fix"]
+
+
 def _params_of(text: str, lang: str) -> dict:
     return {s["line"]: s["ollama_params"] for s in scan_text(text, "x", lang) if s["kind"] != "mention"}
 

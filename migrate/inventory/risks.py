@@ -204,8 +204,10 @@ RULES: list[Rule] = [
      "the engine: queue limits, per-tenant policy, backpressure and queue metrics (rejection checklist: "
      "concurrency safety)."),
     ("generate-context-stateful", "high", _generate_context,
-     "/api/generate with 'context' is stateful and has no OpenAI equivalent: rewrite these calls to "
-     "chat messages that carry the history."),
+     "{n} /api/generate call(s) pass 'context', Ollama's conversation state (a token array from the "
+     "previous answer). OpenAI-compatible engines have no such field and ignore it, so every call "
+     "silently starts a new conversation: rewrite these calls as chat requests whose messages carry "
+     "the history."),
     ("tool-choice-ignored", "high", _tool_choice_v1,
      "tool_choice={values} is ignored by Ollama's /v1 today but enforced by vLLM/SGLang: expect forced "
      "tool calls; start the engine with a tool parser (--enable-auto-tool-choice --tool-call-parser ...) "
