@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migrate.inventory.code import _detector, detector_table, scan_code, scan_text
+from migrate.datafiles import package_data
+from migrate.inventory.code import _detector, detector_table, scan_code, scan_text, vocabulary
 
 APP = Path(__file__).parent / "fixtures" / "code" / "app"
 
@@ -196,6 +197,17 @@ def test_detector_table_is_sound():
             for lang in d.languages or ("python", "js", "go"):
                 assert d.kind.format(language=lang) in kinds, (d.id, lang)
     assert {"config", "mention"} <= kinds
+
+
+def test_parameter_vocabulary_is_sound():
+    """Every request field says what it means; `context` is reported like `raw` (Ollama-only)."""
+    params = package_data("code_detectors.yaml")["parameters"]
+    for name, spec in params.items():
+        assert spec.get("means", "").strip(), name
+        assert spec.get("report") in (None, "always", "v1"), name
+    voc = vocabulary()
+    assert {"context", "raw"} <= set(voc.always)
+    assert voc.spelling["numCtx"] == "num_ctx" and voc.go_fields["Context"] == "context"
 
 
 def test_bad_detector_row_names_itself():

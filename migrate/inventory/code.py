@@ -55,22 +55,7 @@ _SETTING = re.compile(r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BAS
                       r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)""")
 _MENTION = re.compile(r"11434|[Oo]llama|OLLAMA")
 
-_CAMEL = {"numCtx": "num_ctx", "numPredict": "num_predict", "keepAlive": "keep_alive",
-          "toolChoice": "tool_choice", "responseFormat": "response_format", "contextWindow": "context_window"}
-_PARAM_NAMES = ("num_ctx", "numCtx", "num_predict", "numPredict", "keep_alive", "keepAlive", "toolChoice", "format",
-                "raw", "context", "template", "think", "images", "tool_choice", "num_gpu", "num_thread", "num_batch",
-                "mirostat", "suffix", "truncate", "context_window", "json_mode", "max_completion_tokens",
-                "max_tokens", "temperature", "tools", "response_format", "stream", "options", "top_k", "top_p",
-                "seed", "stop", "reasoning_effort", "extra_body")
-_PARAM = re.compile(r"""(?<![\w.$])["']?(""" + "|".join(_PARAM_NAMES) + r""")["']?\s*[:=](?!=)\s*([^,\n)}]*)""")
-_GO_PARAM = re.compile(r"\b(Format|KeepAlive|Raw|Context|Template|Think|Images|Options|Stream|Tools|Suffix)\s*:\s*([^,\n}]*)")
-_GO_MAP = {"Format": "format", "KeepAlive": "keep_alive", "Raw": "raw", "Context": "context",
-           "Template": "template", "Think": "think", "Images": "images", "Options": "options",
-           "Stream": "stream", "Tools": "tools", "Suffix": "suffix"}
 _MODEL = re.compile(r"""\b(?:model|model_name|modelName|Model)["']?\s*[:=]\s*["']([^"'\s]+)["']""")
-OLLAMA_ONLY = ("num_ctx", "num_predict", "keep_alive", "format", "raw", "context", "template", "think",
-               "images", "suffix", "truncate", "num_gpu", "num_thread", "num_batch", "mirostat",
-               "context_window", "json_mode", "options")
 
 
 class _Gitignore:
@@ -269,24 +254,57 @@ def _strip_strings(line: str) -> str:
     return _STR.sub('""', line)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """The request fields of ``code_detectors.yaml`` (``parameters``), as the patterns that find them."""
+
+    inline: re.Pattern              # `key: v`, `key=v`, `"key": v` (any spelling in `spelling`)
+    spelling: dict                  # every spelling (snake, camelCase) -> the field
+    go_field: re.Pattern            # Go api struct fields: `Format: "json"`
+    go_fields: dict                 # Go field -> the field
+    go_map_key: re.Pattern          # Go map keys: `"num_ctx": 8192`
+    always: tuple[str, ...]         # reported in ollama_params wherever they appear
+    on_v1: tuple[str, ...]          # reported on /v1 endpoints only
+
+
+@functools.lru_cache(maxsize=None)
+def vocabulary() -> Vocabulary:
+    params = package_data("code_detectors.yaml")["parameters"]
+    spelling = {}
+    for name, spec in params.items():
+        spelling[name] = name
+        if spec.get("js"):
+            spelling[spec["js"]] = name
+    go_fields = {spec["go"]: name for name, spec in params.items() if spec.get("go")}
+    go_keys = [name for name, spec in params.items() if spec.get("go_map_key")]
+    return Vocabulary(
+        inline=re.compile(r"""(?<![\w.$])["']?(""" + "|".join(spelling) + r""")["']?\s*[:=](?!=)\s*([^,\n)}]*)"""),
+        spelling=spelling,
+        go_field=re.compile(r"\b(" + "|".join(go_fields) + r")\s*:\s*([^,\n}]*)"),
+        go_fields=go_fields,
+        go_map_key=re.compile(r'"(' + "|".join(go_keys) + r')"\s*:\s*([^,\n}]*)'),
+        always=tuple(n for n, spec in params.items() if spec.get("report") == "always"),
+        on_v1=tuple(n for n, spec in params.items() if spec.get("report") == "v1"))
+
+
 def _params(window: str, lang: str) -> dict:
+    voc = vocabulary()
     found: dict[str, str] = {}
-    for key, val in _PARAM.findall(window):
-        found.setdefault(_CAMEL.get(key, key), val.strip())
+    for key, val in voc.inline.findall(window):
+        found.setdefault(voc.spelling[key], val.strip())
     if lang == "js":
         # Shorthand properties ({ prompt, context }) pass a variable of the same name: the key is set.
         for entry in _js_object_entries(_blank(window, lang)):
-            if entry in _PARAM_SET:
-                found.setdefault(_CAMEL.get(entry, entry), entry)
+            if entry in voc.spelling:
+                found.setdefault(voc.spelling[entry], entry)
     if lang == "go":
-        for key, val in _GO_PARAM.findall(window):
-            found.setdefault(_GO_MAP[key], val.strip())
-        for key, val in re.findall(r'"(num_ctx|num_predict|keep_alive)"\s*:\s*([^,\n}]*)', window):
+        for key, val in voc.go_field.findall(window):
+            found.setdefault(voc.go_fields[key], val.strip())
+        for key, val in voc.go_map_key.findall(window):
             found.setdefault(key, val.strip())
     return found
 
 
-_PARAM_SET = frozenset(_PARAM_NAMES)
 # Strings and comments, blanked (offsets kept) before reading braces, commas and spreads.
 _PY_NOISE = re.compile(r"""\"\"\"[\s\S]*?(?:\"\"\"|\Z)|\'\'\'[\s\S]*?(?:\'\'\'|\Z)|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*""")
 # What may precede an object literal in JS (an expression position); after `)`, `=>` or a name it is a block
@@ -356,9 +374,10 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
               for m in list(extra_models) + [x for piece in (window, *spread) for x in _MODEL.findall(piece)]]
     models = list(dict.fromkeys(models))
     v1 = bool(endpoint and endpoint.startswith("/v1"))
-    ollama_params = [k for k in OLLAMA_ONLY if k in p]
+    voc = vocabulary()
+    ollama_params = [k for k in voc.always if k in p]
     if v1:
-        ollama_params += [k for k in ("tool_choice", "max_completion_tokens") if k in p]
+        ollama_params += [k for k in voc.on_v1 if k in p]
     fmt = p.get("format")
     fmt_kind = None
     if fmt is not None:
