@@ -305,12 +305,14 @@ def _params(window: str, lang: str) -> dict:
     return found
 
 
-# Strings and comments, blanked (offsets kept) before reading braces, commas and spreads.
-_PY_NOISE = re.compile(r"""\"\"\"[\s\S]*?(?:\"\"\"|\Z)|\'\'\'[\s\S]*?(?:\'\'\'|\Z)|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*""")
-# What may precede an object literal in JS (an expression position); after `)`, `=>` or a name it is a block
-# or a declaration.
-_JS_OBJECT_AFTER = re.compile(r"(?:[(\[,:?|&!+=]|\b(?:return|yield|await|case|in|of|typeof|void|throw))\s*\Z")
-_JS_PATTERN_BEFORE = re.compile(r"\s*(?:=(?![=>])|\)\s*(?:=>|\{))")     # destructuring, not an object
+# Python strings and comments, blanked (offsets kept) before reading braces, commas and spreads; JS and
+# Go use _C_TOKENS.
+_PY_NOISE = re.compile(r'"""[\s\S]*?(?:"""|\Z)' r"|'''[\s\S]*?(?:'''|\Z)"
+                       r'|"(?:[^"\\\n]|\\.)*"' r"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
+# A JS `{` opens an object only in an expression position (after these); after `)`, `=>` or a
+# declaration it opens a block. A `}` followed by `=`, `) =>` or `) {` closes a destructuring pattern.
+_JS_OBJECT_OPENS = re.compile(r"(?:[(\[,:?|&!+=]|\b(?:return|yield|await|case|in|of|typeof|void|throw))\s*\Z")
+_JS_BINDING_FOLLOWS = re.compile(r"\s*(?:=(?![=>])|\)\s*(?:=>|\{))")
 _JS_SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_$][\w$]*)\Z")
 _PY_SPREAD = re.compile(r"[(,{]\s*\*\*\s*([A-Za-z_]\w*)\b(?!\s*[.(\[])")
 
@@ -331,7 +333,7 @@ def _js_object_entries(code: str) -> list[str]:
             stack.append(pos)
         elif ch == "}" and stack:
             start = stack.pop()
-            if not _JS_OBJECT_AFTER.search(code, 0, start) or _JS_PATTERN_BEFORE.match(code, pos + 1):
+            if not _JS_OBJECT_OPENS.search(code, 0, start) or _JS_BINDING_FOLLOWS.match(code, pos + 1):
                 continue
             depth, last = 0, start + 1
             for j in range(start + 1, pos + 1):
