@@ -3,6 +3,7 @@
 Builds a large tree (default 20,000 files) by copying the code-scan fixtures among filler source
 files, then times grep and our scanner on it. Usage: python bench/bench_codescan.py [--files N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ def build(root: str, n: int) -> None:
     for i in range(n):
         sub = os.path.join(root, f"pkg{i % 200}", f"mod{i % 7}")
         os.makedirs(sub, exist_ok=True)
-        if i % 50 == 0:         # 2 % of files use Ollama
+        if i % 50 == 0:  # 2 % of files use Ollama
             src = rnd.choice(fixtures)
             shutil.copy(src, os.path.join(sub, f"{i}_{os.path.basename(src)}"))
         else:
@@ -52,7 +53,7 @@ def main() -> None:
     try:
         build(root, args.files)
         best_grep = best_ours = float("inf")
-        for _ in range(3):       # best of 3 each: the page cache is warm after the first pass
+        for _ in range(3):  # best of 3 each: the page cache is warm after the first pass
             t = time.perf_counter()
             subprocess.run(["grep", "-rEn", PREFILTER, root], stdout=subprocess.DEVNULL, check=False)
             best_grep = min(best_grep, time.perf_counter() - t)
@@ -62,8 +63,10 @@ def main() -> None:
         st = res["stats"]
         print(f"tree : {args.files:,} files, {st['bytes_scanned'] / 1e6:.1f} MB scanned")
         print(f"grep : {best_grep:6.2f} s")
-        print(f"ours : {best_ours:6.2f} s  ({best_ours / best_grep:.1f}x grep; target <= 5x); "
-              f"{len(res['sites'])} sites in {st['files_matched']} files")
+        print(
+            f"ours : {best_ours:6.2f} s  ({best_ours / best_grep:.1f}x grep; target <= 5x); "
+            f"{len(res['sites'])} sites in {st['files_matched']} files"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -6,6 +6,7 @@ them through ``DEFAULTS``. Every usage problem is a MigrateError with exit 2, ch
 order (gateway, missing options, model spec, cases, JSON bodies, URLs) so the first message is the
 one users act on.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,7 +31,7 @@ class SideConfig:
     url: str
     model: str
     api_key_env: Optional[str] = None
-    extra_body: dict = field(default_factory=dict)   # merged into every request body on this side
+    extra_body: dict = field(default_factory=dict)  # merged into every request body on this side
 
     @property
     def protocol(self) -> str:
@@ -51,13 +52,14 @@ class CompatConfig:
     old_context: Optional[int] = None
     check_metrics: bool = False
     required_metrics: Optional[list[str]] = None
-    embeddings: Optional[bool] = None          # None: only when the old model is an embedding model
+    embeddings: Optional[bool] = None  # None: only when the old model is an embedding model
     thresholds: noise.Thresholds = field(default_factory=noise.Thresholds)
 
 
 # Field name -> default, for the fields that have a plain one (what `migrate compat` shows).
-DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(CompatConfig)
-                            if f.default is not dataclasses.MISSING}
+DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(CompatConfig) if f.default is not dataclasses.MISSING
+}
 
 
 def split_list(values: Optional[Iterable[str]]) -> list[str]:
@@ -94,20 +96,36 @@ def kind_from_url(base_url: str) -> str:
     return "openai" if str(base_url).rstrip("/").endswith("/v1") else "ollama"
 
 
-def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = None,
-                 from_url: Optional[str] = None, to_url: Optional[str] = None,
-                 model_spec: Optional[str] = None, gateway_file: Optional[str] = None,
-                 alias: Optional[str] = None, old_backend: Optional[str] = None,
-                 new_backend: Optional[str] = None, case_paths: Iterable[str] = (),
-                 no_builtin: bool = False, only: Iterable[str] = (), skip: Iterable[str] = (),
-                 reduced: bool = False, baseline_repeats: int = DEFAULTS["baseline_repeats"],
-                 repeats: int = DEFAULTS["repeats"], concurrency: int = DEFAULTS["concurrency"],
-                 timeout: float = DEFAULTS["timeout"], seed: Optional[int] = None,
-                 old_context: Optional[int] = None, check_metrics: bool = False,
-                 required_metrics: Iterable[str] = (), embeddings: bool = False,
-                 from_api_key_env: Optional[str] = None, to_api_key_env: Optional[str] = None,
-                 old_extra_body: Optional[str] = None,
-                 new_extra_body: Optional[str] = None) -> CompatConfig:
+def build_config(
+    *,
+    from_kind: Optional[str] = None,
+    to_kind: Optional[str] = None,
+    from_url: Optional[str] = None,
+    to_url: Optional[str] = None,
+    model_spec: Optional[str] = None,
+    gateway_file: Optional[str] = None,
+    alias: Optional[str] = None,
+    old_backend: Optional[str] = None,
+    new_backend: Optional[str] = None,
+    case_paths: Iterable[str] = (),
+    no_builtin: bool = False,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    reduced: bool = False,
+    baseline_repeats: int = DEFAULTS["baseline_repeats"],
+    repeats: int = DEFAULTS["repeats"],
+    concurrency: int = DEFAULTS["concurrency"],
+    timeout: float = DEFAULTS["timeout"],
+    seed: Optional[int] = None,
+    old_context: Optional[int] = None,
+    check_metrics: bool = False,
+    required_metrics: Iterable[str] = (),
+    embeddings: bool = False,
+    from_api_key_env: Optional[str] = None,
+    to_api_key_env: Optional[str] = None,
+    old_extra_body: Optional[str] = None,
+    new_extra_body: Optional[str] = None,
+) -> CompatConfig:
     """The CompatConfig for these option values (names as the CLI options), or a UsageError.
 
     Explicit options win over what ``--gateway``/``--alias`` supply; with a gateway the model
@@ -124,6 +142,7 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
         if not (gateway_file and alias):
             raise UsageError("--gateway and --alias go together")
         from migrate.gateway import compare_pair
+
         pair = compare_pair(gateway_file, alias, old_backend, new_backend)
         gw_metrics = pair.required_metrics
         from_url = from_url or pair.old["base_url"]
@@ -131,27 +150,41 @@ def build_config(*, from_kind: Optional[str] = None, to_kind: Optional[str] = No
         from_kind = from_kind or kind_from_url(pair.old["base_url"])
         to_kind = to_kind or "openai"
         model_spec = model_spec or alias
-    missing = [name for name, value in (("--from", from_kind), ("--to", to_kind),
-                                        ("--from-url", from_url), ("--to-url", to_url),
-                                        ("--model", model_spec)) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("--from", from_kind),
+            ("--to", to_kind),
+            ("--from-url", from_url),
+            ("--to-url", to_url),
+            ("--model", model_spec),
+        )
+        if not value
+    ]
     if missing:
         raise UsageError(f"missing {', '.join(missing)} (or use --gateway FILE --alias NAME)")
     old_model, new_model = parse_model_spec(model_spec)
 
     only_list = split_list(only)
-    cases = load_cases(case_paths, builtin=not no_builtin, only=only_list, skip=split_list(skip),
-                       reduced=reduced)
+    cases = load_cases(case_paths, builtin=not no_builtin, only=only_list, skip=split_list(skip), reduced=reduced)
     if not cases and not check_metrics:
         raise UsageError("no cases selected (check --only/--skip/--cases)")
     cfg = CompatConfig(
-        old=SideConfig(from_kind, from_url, old_model, from_api_key_env,
-                       json_object(old_extra_body, "--old-extra-body")),
-        new=SideConfig(to_kind, to_url, new_model, to_api_key_env,
-                       json_object(new_extra_body, "--new-extra-body")),
-        cases=cases, baseline_repeats=baseline_repeats, repeats=repeats, concurrency=concurrency,
-        timeout=timeout, seed=seed, old_context=old_context, check_metrics=check_metrics,
+        old=SideConfig(
+            from_kind, from_url, old_model, from_api_key_env, json_object(old_extra_body, "--old-extra-body")
+        ),
+        new=SideConfig(to_kind, to_url, new_model, to_api_key_env, json_object(new_extra_body, "--new-extra-body")),
+        cases=cases,
+        baseline_repeats=baseline_repeats,
+        repeats=repeats,
+        concurrency=concurrency,
+        timeout=timeout,
+        seed=seed,
+        old_context=old_context,
+        check_metrics=check_metrics,
         required_metrics=split_list(required_metrics) or gw_metrics or None,
-        embeddings=True if embeddings or "embeddings" in only_list else None)
+        embeddings=True if embeddings or "embeddings" in only_list else None,
+    )
     try:
         # Refuse a malformed URL now (exit 2) rather than as an "unreachable" backend (exit 3).
         Backend(url=from_url, protocol=cfg.old.protocol)

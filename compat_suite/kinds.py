@@ -8,6 +8,7 @@ context (the context probe and prompt calibration), and when it runs (``stage``)
 kinds first, then the prefill-heavy ones so a long prefill never sits inside another case's
 latency sample, then what must see all the traffic (the /metrics scrape).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .loader import Case
 
 UNKNOWN_MODEL = "migrate-compat-no-such-model"
-FRACTIONS = [0.5, 0.9, 1.1]          # of the old context, when a long_context case names none
+FRACTIONS = [0.5, 0.9, 1.1]  # of the old context, when a long_context case names none
 OVER_LENGTH_FACTOR = 1.5
 
 # Stages, run one after the other (the cases of a stage run concurrently).
@@ -40,12 +41,12 @@ TIMED, HEAVY, AFTER = 0, 1, 2
 class CaseKind:
     name: str
     execute: Callable[["Case", Session], Awaitable[CaseRun]]
-    planned: Callable[["Case", CompatConfig], int]        # requests it sends (progress total)
+    planned: Callable[["Case", CompatConfig], int]  # requests it sends (progress total)
     needs_context: Callable[["Case"], bool] = lambda case: False
-    stage: int = HEAVY                # TIMED kinds also feed the report's latency table
-    model: str = "chat"               # the model it talks to: chat | embedding | any
-    needs_messages: bool = False      # a case file must give request.messages
-    default_checks: tuple[str, ...] = ()     # when a case names none; else its category's
+    stage: int = HEAVY  # TIMED kinds also feed the report's latency table
+    model: str = "chat"  # the model it talks to: chat | embedding | any
+    needs_messages: bool = False  # a case file must give request.messages
+    default_checks: tuple[str, ...] = ()  # when a case names none; else its category's
     # An extra top-level block of the report built from the run: (key, value).
     section: Optional[Callable[["Case", CaseRun, CheckContext], tuple[str, Any]]] = None
 
@@ -61,10 +62,17 @@ def counts(case: "Case", cfg: CompatConfig) -> tuple[int, int]:
     return cfg.baseline_repeats, cfg.repeats
 
 
-def case_request(case: "Case", side: Side, seed: Optional[int], *, stream: Optional[bool] = None,
-                 model: Optional[str] = None, messages: Optional[list] = None) -> ChatRequest:
+def case_request(
+    case: "Case",
+    side: Side,
+    seed: Optional[int],
+    *,
+    stream: Optional[bool] = None,
+    model: Optional[str] = None,
+    messages: Optional[list] = None,
+) -> ChatRequest:
     """The canonical request of a case for one side: its model, its extra body, the run's seed."""
-    body = json.loads(json.dumps(case.request))      # deep copy: cases are shared
+    body = json.loads(json.dumps(case.request))  # deep copy: cases are shared
     body.pop("input", None)
     body["model"] = model or side.cfg.model
     if messages is not None:
@@ -85,6 +93,7 @@ def case_request(case: "Case", side: Side, seed: Optional[int], *, stream: Optio
 
 # -- chat and stream ---------------------------------------------------------------------------
 
+
 def _samples(case: "Case", cfg: CompatConfig) -> int:
     return sum(counts(case, cfg))
 
@@ -94,11 +103,13 @@ async def _chat(case: "Case", s: Session, *, twins: bool = False) -> CaseRun:
     seed = s.cfg.seed
     jobs = [s.send(s.old, case_request(case, s.old, seed), case.id) for _ in range(n_old)]
     jobs += [s.send(s.new, case_request(case, s.new, seed), case.id) for _ in range(n_new)]
-    if twins:       # the same request without streaming: what the stream must add up to
-        jobs += [s.send(s.old, case_request(case, s.old, seed, stream=False), case.id),
-                 s.send(s.new, case_request(case, s.new, seed, stream=False), case.id)]
+    if twins:  # the same request without streaming: what the stream must add up to
+        jobs += [
+            s.send(s.old, case_request(case, s.old, seed, stream=False), case.id),
+            s.send(s.new, case_request(case, s.new, seed, stream=False), case.id),
+        ]
     out = await asyncio.gather(*jobs)
-    run = CaseRun(case, old=list(out[:n_old]), new=list(out[n_old:n_old + n_new]))
+    run = CaseRun(case, old=list(out[:n_old]), new=list(out[n_old : n_old + n_new]))
     if twins:
         run.aux["non_stream"] = {"old": [out[-2]], "new": [out[-1]]}
     return run
@@ -109,6 +120,7 @@ async def _stream(case: "Case", s: Session) -> CaseRun:
 
 
 # -- requests that should fail -----------------------------------------------------------------
+
 
 def _over_length(case: "Case") -> bool:
     return case.params.get("error") == "over_length"
@@ -140,6 +152,7 @@ async def _error(case: "Case", s: Session) -> CaseRun:
 
 # -- long context ------------------------------------------------------------------------------
 
+
 def _fractions(case: "Case") -> list[float]:
     return case.params.get("fractions") or FRACTIONS
 
@@ -153,8 +166,7 @@ async def _long_context(case: "Case", s: Session) -> CaseRun:
         msgs = [{"role": "user", "content": long_prompt(units, nonce(case.id, side.name, label, time.time()), NEEDLES)}]
         p = prompts[label]
         p["sent"][side.name] = side.tokens_for(units)
-        p[side.name] = [await s.send(side, case_request(case, side, s.cfg.seed, messages=msgs),
-                                     f"{case.id}.{label}")]
+        p[side.name] = [await s.send(side, case_request(case, side, s.cfg.seed, messages=msgs), f"{case.id}.{label}")]
 
     jobs = []
     for fraction in _fractions(case):
@@ -168,6 +180,7 @@ async def _long_context(case: "Case", s: Session) -> CaseRun:
 
 # -- embeddings and metrics: one plain request per side, not counted as case traffic -----------
 
+
 def _uncounted(case: "Case", cfg: CompatConfig) -> int:
     return 0
 
@@ -175,8 +188,9 @@ def _uncounted(case: "Case", cfg: CompatConfig) -> int:
 async def _embeddings(case: "Case", s: Session) -> CaseRun:
     inputs = list(case.request.get("input") or [])
     run = CaseRun(case)
-    run.aux["embeddings"] = {side.name: [await embed_async(side.backend, side.cfg.model, inputs)]
-                             for side in (s.old, s.new)}
+    run.aux["embeddings"] = {
+        side.name: [await embed_async(side.backend, side.cfg.model, inputs)] for side in (s.old, s.new)
+    }
     return run
 
 
@@ -186,16 +200,25 @@ async def _metrics(case: "Case", s: Session) -> CaseRun:
     return run
 
 
-CASE_KINDS: dict[str, CaseKind] = {kind.name: kind for kind in (
-    CaseKind("chat", _chat, _samples, stage=TIMED, needs_messages=True),
-    CaseKind("stream", _stream, lambda case, cfg: _samples(case, cfg) + 2, stage=TIMED,
-             needs_messages=True),
-    CaseKind("error", _error, _samples, needs_context=_over_length),
-    CaseKind("long_context", _long_context, lambda case, cfg: 2 * len(_fractions(case)),
-             needs_context=lambda case: True),
-    CaseKind("embeddings", _embeddings, _uncounted, model="embedding",
-             default_checks=("embedding_vectors",)),
-    # Built by the runner for --check-metrics (no case file names it): after all other traffic.
-    CaseKind("metrics", _metrics, _uncounted, stage=AFTER, model="any",
-             default_checks=("required_metrics",), section=observability.report_section),
-)}
+CASE_KINDS: dict[str, CaseKind] = {
+    kind.name: kind
+    for kind in (
+        CaseKind("chat", _chat, _samples, stage=TIMED, needs_messages=True),
+        CaseKind("stream", _stream, lambda case, cfg: _samples(case, cfg) + 2, stage=TIMED, needs_messages=True),
+        CaseKind("error", _error, _samples, needs_context=_over_length),
+        CaseKind(
+            "long_context", _long_context, lambda case, cfg: 2 * len(_fractions(case)), needs_context=lambda case: True
+        ),
+        CaseKind("embeddings", _embeddings, _uncounted, model="embedding", default_checks=("embedding_vectors",)),
+        # Built by the runner for --check-metrics (no case file names it): after all other traffic.
+        CaseKind(
+            "metrics",
+            _metrics,
+            _uncounted,
+            stage=AFTER,
+            model="any",
+            default_checks=("required_metrics",),
+            section=observability.report_section,
+        ),
+    )
+}

@@ -4,6 +4,7 @@ The built-in files ship in ``compat_suite/cases/``; users add their own the same
 ``--cases FILE|DIR``. A message entry that is itself a list (a YAML alias to a shared history)
 is spliced into the conversation, so histories can be written once per file.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,7 @@ def parse_file(text: str, source: str) -> list[Case]:
             req = case.get("request") if isinstance(case, dict) else None
             if isinstance(req, dict) and isinstance(req.get("messages"), list):
                 req["messages"] = _flatten_messages(req["messages"])
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = "/".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -80,16 +80,25 @@ def parse_file(text: str, source: str) -> list[Case]:
         kind = raw.get("kind") or ("stream" if request.get("stream") else "chat")
         if CASE_KINDS[kind].needs_messages and not request.get("messages"):
             raise UsageError(f"{source}: case {cid!r} needs request.messages")
-        checks = list(raw.get("checks") or CASE_KINDS[kind].default_checks
-                      or DEFAULT_CHECKS.get(category, []))
+        checks = list(raw.get("checks") or CASE_KINDS[kind].default_checks or DEFAULT_CHECKS.get(category, []))
         unknown = [c for c in checks if c not in REGISTRY]
         if unknown:
             raise UsageError(f"{source}: case {cid!r}: unknown check(s) {unknown}")
-        cases.append(Case(id=cid, category=category, description=raw.get("description", ""),
-                          kind=kind, request=request, checks=checks, repeats=raw.get("repeats"),
-                          latency_class=raw.get("latency_class") or category,
-                          reduced=bool(raw.get("reduced", False)), params=dict(raw.get("params") or {}),
-                          source=source))
+        cases.append(
+            Case(
+                id=cid,
+                category=category,
+                description=raw.get("description", ""),
+                kind=kind,
+                request=request,
+                checks=checks,
+                repeats=raw.get("repeats"),
+                latency_class=raw.get("latency_class") or category,
+                reduced=bool(raw.get("reduced", False)),
+                params=dict(raw.get("params") or {}),
+                source=source,
+            )
+        )
     return cases
 
 
@@ -109,8 +118,14 @@ def _user_files(paths: Iterable[str]) -> list[Path]:
     return out
 
 
-def load_cases(extra: Iterable[str] = (), *, builtin: bool = True, only: Iterable[str] = (),
-               skip: Iterable[str] = (), reduced: bool = False) -> list[Case]:
+def load_cases(
+    extra: Iterable[str] = (),
+    *,
+    builtin: bool = True,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    reduced: bool = False,
+) -> list[Case]:
     """Built-in cases plus user files/dirs, filtered by category; ids must be unique."""
     only, skip = set(only), set(skip)
     for name in only | skip:
@@ -131,7 +146,11 @@ def load_cases(extra: Iterable[str] = (), *, builtin: bool = True, only: Iterabl
         if c.id in seen:
             raise UsageError(f"{c.source}: duplicate case id {c.id!r} (also in {seen[c.id]})")
         seen[c.id] = c.source
-    selected = [c for c in cases
-                if (not only or c.category in only) and c.category not in skip
-                and (not reduced or c.reduced or not c.source.startswith("compat_suite/"))]
+    selected = [
+        c
+        for c in cases
+        if (not only or c.category in only)
+        and c.category not in skip
+        and (not reduced or c.reduced or not c.source.startswith("compat_suite/"))
+    ]
     return selected

@@ -12,6 +12,7 @@ enough (a deterministic divergence). If it did disagree, a difference only count
 ``min_noisy_samples`` per side; with fewer the field is *insufficient* and we say how many more
 repeats would decide. With a single old sample the noise is unknown: one more baseline run decides.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ SAME, NOISY, DIFFERS, INSUFFICIENT = "same", "noisy", "differs", "insufficient"
 
 @dataclass(frozen=True)
 class Thresholds:
-    relative: float = 20.0          # percent, as Diffy's threshold.relative
-    absolute: float = 0.03          # percent, as Diffy's threshold.absolute
-    min_noisy_samples: int = 5      # per side, when the old backend disagrees with itself
+    relative: float = 20.0  # percent, as Diffy's threshold.relative
+    absolute: float = 0.03  # percent, as Diffy's threshold.absolute
+    min_noisy_samples: int = 5  # per side, when the old backend disagrees with itself
 
 
 DEFAULT = Thresholds()
@@ -34,48 +35,63 @@ DEFAULT = Thresholds()
 @dataclass
 class FieldJudgement:
     field: str
-    decision: str                    # same | noisy | differs | insufficient
+    decision: str  # same | noisy | differs | insufficient
     raw_rate: float = 0.0
     noise_rate: Optional[float] = None
-    needed: int = 0                  # more repeats (per side) that would decide, when insufficient
+    needed: int = 0  # more repeats (per side) that would decide, when insufficient
     detail: str = ""
 
     def as_dict(self) -> dict:
-        return {"field": self.field, "decision": self.decision, "raw_rate": round(self.raw_rate, 4),
-                "noise_rate": None if self.noise_rate is None else round(self.noise_rate, 4),
-                "needed": self.needed}
+        return {
+            "field": self.field,
+            "decision": self.decision,
+            "raw_rate": round(self.raw_rate, 4),
+            "noise_rate": None if self.noise_rate is None else round(self.noise_rate, 4),
+            "needed": self.needed,
+        }
 
 
-def judge_field(name: str, old: Sequence[Any], new: Sequence[Any],
-                differ: Callable[[Any, Any], bool],
-                thresholds: Thresholds = DEFAULT) -> FieldJudgement:
+def judge_field(
+    name: str,
+    old: Sequence[Any],
+    new: Sequence[Any],
+    differ: Callable[[Any, Any], bool],
+    thresholds: Thresholds = DEFAULT,
+) -> FieldJudgement:
     """Decide one field from the old and new samples of it."""
     if not old or not new:
         need_old = max(0, 2 - len(old))
-        return FieldJudgement(name, INSUFFICIENT, needed=max(need_old, 1 if not new else 0),
-                              detail="no samples on one side")
+        return FieldJudgement(
+            name, INSUFFICIENT, needed=max(need_old, 1 if not new else 0), detail="no samples on one side"
+        )
     raw_pairs = list(product(old, new))
     raw = sum(1 for a, b in raw_pairs if differ(a, b)) / len(raw_pairs)
     if raw == 0:
-        return FieldJudgement(name, SAME, raw_rate=0.0,
-                              noise_rate=_noise(old, differ))
+        return FieldJudgement(name, SAME, raw_rate=0.0, noise_rate=_noise(old, differ))
     noise = _noise(old, differ)
     if noise is None:
-        return FieldJudgement(name, INSUFFICIENT, raw_rate=raw, needed=1,
-                              detail="one old sample: old-vs-old noise unknown")
+        return FieldJudgement(
+            name, INSUFFICIENT, raw_rate=raw, needed=1, detail="one old sample: old-vs-old noise unknown"
+        )
     if raw <= noise:
-        return FieldJudgement(name, NOISY, raw_rate=raw, noise_rate=noise,
-                              detail="within the old backend's own disagreement")
+        return FieldJudgement(
+            name, NOISY, raw_rate=raw, noise_rate=noise, detail="within the old backend's own disagreement"
+        )
     relative = (raw - noise) / (raw + noise) * 100.0
     absolute = (raw - noise) * 100.0
     if relative <= thresholds.relative or absolute <= thresholds.absolute:
-        return FieldJudgement(name, NOISY, raw_rate=raw, noise_rate=noise,
-                              detail="below the difference thresholds")
+        return FieldJudgement(name, NOISY, raw_rate=raw, noise_rate=noise, detail="below the difference thresholds")
     if noise > 0:
         short = max(thresholds.min_noisy_samples - len(old), thresholds.min_noisy_samples - len(new))
         if short > 0:
-            return FieldJudgement(name, INSUFFICIENT, raw_rate=raw, noise_rate=noise, needed=short,
-                                  detail="the old backend disagrees with itself on this field")
+            return FieldJudgement(
+                name,
+                INSUFFICIENT,
+                raw_rate=raw,
+                noise_rate=noise,
+                needed=short,
+                detail="the old backend disagrees with itself on this field",
+            )
     return FieldJudgement(name, DIFFERS, raw_rate=raw, noise_rate=noise)
 
 

@@ -9,6 +9,7 @@ judges (an *observation*), and this module says which fields of two observations
   (Ollama native vs OpenAI) is not a difference.
 * Free text is compared only through a tolerant similarity (``text_similarity``), never exactly.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -22,15 +23,35 @@ from migrate.exchange import Exchange, ToolCall
 
 # deepdiff path regexes for fields that change on every request and carry no behaviour.
 VOLATILE_PATHS = [
-    r"\['id'\]$", r"\['created'\]$", r"\['created_at'\]$", r"\['system_fingerprint'\]$",
-    r"\['timings'\]", r"\['arguments_encoding'\]$", r"\['arguments_raw'\]$",
-    r"\['tool_call_id'\]$", r"_duration'\]$", r"\['t'\]$",
+    r"\['id'\]$",
+    r"\['created'\]$",
+    r"\['created_at'\]$",
+    r"\['system_fingerprint'\]$",
+    r"\['timings'\]",
+    r"\['arguments_encoding'\]$",
+    r"\['arguments_raw'\]$",
+    r"\['tool_call_id'\]$",
+    r"_duration'\]$",
+    r"\['t'\]$",
 ]
 
 # Chat-template control markers that must never reach the application's content.
-TEMPLATE_MARKERS = ("<start_of_turn>", "<end_of_turn>", "<|im_start|>", "<|im_end|>",
-                    "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "[INST]", "[/INST]",
-                    "<tool_call>", "</tool_call>", "<|endoftext|>", "<|end|>", "<|assistant|>")
+TEMPLATE_MARKERS = (
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "[INST]",
+    "[/INST]",
+    "<tool_call>",
+    "</tool_call>",
+    "<|endoftext|>",
+    "<|end|>",
+    "<|assistant|>",
+)
 
 
 def json_type(value: Any) -> str:
@@ -65,8 +86,13 @@ def tool_call_view(tc: ToolCall) -> dict:
     """A call as the application sees it after parsing: name, keys, values and their types."""
     args = tc.arguments if tc.arguments_valid else None
     keys = sorted(args) if isinstance(args, dict) else None
-    return {"name": tc.name, "arguments_valid": bool(tc.arguments_valid), "keys": keys,
-            "types": type_shape(args) if args is not None else None, "arguments": args}
+    return {
+        "name": tc.name,
+        "arguments_valid": bool(tc.arguments_valid),
+        "keys": keys,
+        "types": type_shape(args) if args is not None else None,
+        "arguments": args,
+    }
 
 
 def text_similarity(a: Optional[str], b: Optional[str]) -> float:
@@ -99,8 +125,9 @@ def _top_field(path: str) -> str:
     return match.group(1) if match else path
 
 
-def differing_fields(a: dict, b: dict, *, text_fields: Optional[dict[str, float]] = None,
-                     ignore: Iterable[str] = ()) -> set[str]:
+def differing_fields(
+    a: dict, b: dict, *, text_fields: Optional[dict[str, float]] = None, ignore: Iterable[str] = ()
+) -> set[str]:
     """Top-level keys of two observations whose values differ.
 
     ``text_fields`` maps a key to the similarity below which its free text counts as different;
@@ -117,10 +144,11 @@ def differing_fields(a: dict, b: dict, *, text_fields: Optional[dict[str, float]
     skip = ignore | set(text_fields)
     left = {k: v for k, v in a.items() if k not in skip}
     right = {k: v for k, v in b.items() if k not in skip}
-    diff = DeepDiff(_jsonable(left), _jsonable(right), exclude_regex_paths=VOLATILE_PATHS,
-                    ignore_numeric_type_changes=False)
+    diff = DeepDiff(
+        _jsonable(left), _jsonable(right), exclude_regex_paths=VOLATILE_PATHS, ignore_numeric_type_changes=False
+    )
     for kind, entries in diff.items():
-        for path in (entries if isinstance(entries, (list, set, dict)) else [entries]):
+        for path in entries if isinstance(entries, (list, set, dict)) else [entries]:
             out.add(_top_field(str(path)))
     return out
 
@@ -129,8 +157,7 @@ def values_differ(a: Any, b: Any, *, ignore_order: bool = False) -> bool:
     """Structural difference of two observed values (deepdiff, volatile paths excluded)."""
     if a == b:
         return False
-    return bool(DeepDiff(_jsonable(a), _jsonable(b), exclude_regex_paths=VOLATILE_PATHS,
-                         ignore_order=ignore_order))
+    return bool(DeepDiff(_jsonable(a), _jsonable(b), exclude_regex_paths=VOLATILE_PATHS, ignore_order=ignore_order))
 
 
 def _jsonable(value: Any) -> Any:

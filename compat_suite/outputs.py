@@ -1,4 +1,5 @@
 """Run a compat config with optional progress display and write the requested report files."""
+
 from __future__ import annotations
 
 import sys
@@ -8,14 +9,21 @@ from .config import CompatConfig
 from .runner import run_compat
 
 
-def run_and_report(cfg: CompatConfig, *, json_out: Optional[str] = None, md_out: Optional[str] = None,
-                   junit_out: Optional[str] = None, quiet: bool = False) -> dict:
+def run_and_report(
+    cfg: CompatConfig,
+    *,
+    json_out: Optional[str] = None,
+    md_out: Optional[str] = None,
+    junit_out: Optional[str] = None,
+    quiet: bool = False,
+) -> dict:
     """Run ``cfg``; write JSON (``"-"`` = stdout), Markdown and JUnit where asked; unless
     ``quiet``, show progress and the result table on stderr (stdout stays the JSON document)."""
     report = _run_with_progress(cfg, quiet)
 
     from migrate.report import render_terminal, write_json, write_junit, write_markdown
     from migrate.report.json_report import to_json_text
+
     if json_out == "-":
         sys.stdout.write(to_json_text(report))
     elif json_out:
@@ -26,6 +34,7 @@ def run_and_report(cfg: CompatConfig, *, json_out: Optional[str] = None, md_out:
         write_junit(report, junit_out)
     if not quiet:
         from rich.console import Console
+
         render_terminal(report, Console(stderr=True))
     return report
 
@@ -35,9 +44,16 @@ def _run_with_progress(cfg: CompatConfig, quiet: bool) -> dict:
         return run_compat(cfg)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    progress = Progress(TextColumn("[bold]compat"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("{task.description}"),
-                        console=Console(stderr=True), transient=True)
+
+    progress = Progress(
+        TextColumn("[bold]compat"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
     with progress:
         task = progress.add_task("health checks", total=None)
 

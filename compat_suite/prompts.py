@@ -1,5 +1,6 @@
 """Generated prompts of a chosen size: filler sentences with optional needles, for the context
 probe (calibration), long-context cases and over-length error cases."""
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@ Clocks start at each request's scheduled send time (the moment its concurrency s
 time spent queueing behind our own concurrency limit is not billed to a backend, but everything
 from then on (connection, server queue, prefill) is.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,7 @@ METRICS_CASE_ID = "observability.required_metrics"
 
 
 async def _get(side: Side, path: str, *, method: str = "GET", body: Any = None) -> HttpResult:
-    return await fetch_async(side.backend.url, path, method=method, json=body,
-                             headers=side.headers() or None)
+    return await fetch_async(side.backend.url, path, method=method, json=body, headers=side.headers() or None)
 
 
 async def health(side: Side) -> Optional[str]:
@@ -112,8 +112,13 @@ async def is_embedding_model(side: Side) -> bool:
 def metrics_case(required: Iterable[str]) -> Case:
     """The case ``--check-metrics`` adds: one scrape of the new backend's /metrics."""
     kind = CASE_KINDS["metrics"]
-    return Case(id=METRICS_CASE_ID, category="observability", kind=kind.name,
-                checks=list(kind.default_checks), params={"required": list(required)})
+    return Case(
+        id=METRICS_CASE_ID,
+        category="observability",
+        kind=kind.name,
+        checks=list(kind.default_checks),
+        params={"required": list(required)},
+    )
 
 
 class Runner:
@@ -140,8 +145,7 @@ class Runner:
 
     async def send_raw(self, side: Side, path: str, body: str, label: str) -> Exchange:
         async with side.sem:
-            ex = await send_raw_async(side.backend, path, body, scheduled=time.perf_counter(),
-                                      model=side.cfg.model)
+            ex = await send_raw_async(side.backend, path, body, scheduled=time.perf_counter(), model=side.cfg.model)
         self._note(side, ex)
         self._tick(label)
         return ex
@@ -166,8 +170,12 @@ class Runner:
         for units in (8, 24):
             count = None
             for attempt in range(2):
-                req = ChatRequest(model=side.cfg.model, messages=[Message(
-                    role="user", content=long_prompt(units, nonce(side.name, units, attempt, time.time())))])
+                req = ChatRequest(
+                    model=side.cfg.model,
+                    messages=[
+                        Message(role="user", content=long_prompt(units, nonce(side.name, units, attempt, time.time())))
+                    ],
+                )
                 req.sampling.max_tokens = 1
                 req.sampling.temperature = 0
                 ex = await self.send(side, req, f"{side.name}: calibrate", count=attempt == 0)
@@ -201,8 +209,10 @@ class Runner:
             if ex.error and ex.error.type in CONNECT_FAULTS | {"read_timeout", "connect_timeout"}:
                 return self._finish(report, [], {}, t0, unreachable=f"{side.name} backend: {ex.error.message}")
             if ex.status == 404:
-                raise UsageError(f"the {side.name} backend does not know model {side.cfg.model!r} "
-                                   f"({ex.error.message if ex.error else 'HTTP 404'}); check --model")
+                raise UsageError(
+                    f"the {side.name} backend does not know model {side.cfg.model!r} "
+                    f"({ex.error.message if ex.error else 'HTTP 404'}); check --model"
+                )
 
         (oc, osrc), (nc, nsrc) = await asyncio.gather(learn_context(old), learn_context(new))
         if cfg.old_context:
@@ -218,9 +228,15 @@ class Runner:
         checks: list[dict] = []
         if needs_context and not oc:
             for c in needs_context:
-                checks.append(result(c, c.checks[0], "inconclusive",
-                                     "The old backend's effective context is unknown: pass --old-context N.",
-                                     needed=None))
+                checks.append(
+                    result(
+                        c,
+                        c.checks[0],
+                        "inconclusive",
+                        "The old backend's effective context is unknown: pass --old-context N.",
+                        needed=None,
+                    )
+                )
             cases = [c for c in cases if c not in needs_context]
             needs_context = []
         self.total = sum(CASE_KINDS[c.kind].planned(c, cfg) for c in cases) + (4 if needs_context else 0)
@@ -246,9 +262,15 @@ class Runner:
             for name in case.checks:
                 try:
                     out = REGISTRY[name](case, run, ctx)
-                except Exception as exc:      # a check bug must not hide the other results
-                    out = result(case, name, "error", f"check failed: {type(exc).__name__}: {exc}",
-                                 old_ex=run.old, new_ex=run.new)
+                except Exception as exc:  # a check bug must not hide the other results
+                    out = result(
+                        case,
+                        name,
+                        "error",
+                        f"check failed: {type(exc).__name__}: {exc}",
+                        old_ex=run.old,
+                        new_ex=run.new,
+                    )
                 checks.extend(out if isinstance(out, list) else [out])
             if kind.timed:
                 group = latency_groups.setdefault(case.latency_class, {"old": [], "new": []})
@@ -285,14 +307,27 @@ class Runner:
     # -- report ----------------------------------------------------------------------------------
     def _skeleton(self, started_at: datetime, old: Side, new: Side) -> dict:
         def side(s: Side) -> dict:
-            return {"kind": s.cfg.kind, "protocol": s.cfg.protocol, "url": s.backend.url,
-                    "model": s.cfg.model}
-        return {"schema_version": SCHEMA_VERSION, "tool_version": __version__,
-                "started_at": started_at.isoformat(timespec="seconds"), "duration_s": 0.0,
-                "old": side(old), "new": side(new)}
+            return {"kind": s.cfg.kind, "protocol": s.cfg.protocol, "url": s.backend.url, "model": s.cfg.model}
 
-    def _finish(self, report: dict, checks: list[dict], latency_groups: dict, t0: float, *,
-                sections: Optional[dict] = None, unreachable: Optional[str] = None) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool_version": __version__,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "duration_s": 0.0,
+            "old": side(old),
+            "new": side(new),
+        }
+
+    def _finish(
+        self,
+        report: dict,
+        checks: list[dict],
+        latency_groups: dict,
+        t0: float,
+        *,
+        sections: Optional[dict] = None,
+        unreachable: Optional[str] = None,
+    ) -> dict:
         # One exit-code rule for every consumer: 3 > 2 > 1 > 4 > 0 (2 is raised before a report).
         report["summary"] = summarize(checks, unreachable=bool(unreachable))
         if unreachable:

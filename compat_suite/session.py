@@ -1,4 +1,5 @@
 """A comparison in progress: its two sides, and what a case kind may ask of it (``Session``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,16 +20,18 @@ class Side:
     def __init__(self, name: str, cfg: SideConfig, timeout: float, concurrency: int):
         self.name = name
         self.cfg = cfg
-        self.backend = Backend(url=cfg.url, protocol=cfg.protocol, kind=cfg.kind,
-                               api_key_env=cfg.api_key_env,
-                               timeouts=Timeouts(connect=5.0, read=timeout, stall=timeout,
-                                                 total=timeout))
+        self.backend = Backend(
+            url=cfg.url,
+            protocol=cfg.protocol,
+            kind=cfg.kind,
+            api_key_env=cfg.api_key_env,
+            timeouts=Timeouts(connect=5.0, read=timeout, stall=timeout, total=timeout),
+        )
         self.sem = asyncio.Semaphore(concurrency)
-        self.info = SideInfo(kind=cfg.kind, protocol=cfg.protocol, url=self.backend.url,
-                             model=cfg.model)
-        self.calibration: Optional[tuple[float, float]] = None   # (overhead tokens, tokens per unit)
-        self.faulted = False      # a connection fault was seen during the run
-        self.sizing: Optional[tuple[float, float]] = None   # fallback for sizing prompts only
+        self.info = SideInfo(kind=cfg.kind, protocol=cfg.protocol, url=self.backend.url, model=cfg.model)
+        self.calibration: Optional[tuple[float, float]] = None  # (overhead tokens, tokens per unit)
+        self.faulted = False  # a connection fault was seen during the run
+        self.sizing: Optional[tuple[float, float]] = None  # fallback for sizing prompts only
 
     def headers(self) -> dict:
         return self.backend.headers()

@@ -1,4 +1,5 @@
 """`python -m migrate` is the `migrate` command."""
+
 from .cli import main
 
 main()

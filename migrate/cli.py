@@ -3,6 +3,7 @@ an expected failure (``MigrateError``) becomes ``error: <message>`` on stderr an
 
 Imports go one way: this module imports the command modules; they never import it.
 """
+
 from __future__ import annotations
 
 import click

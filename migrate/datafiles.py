@@ -3,6 +3,7 @@
 User files fail with one line and exit 2 (``UsageError``), naming the file and, for a syntax error,
 the line. YAML is a superset of JSON, so one parser serves both.
 """
+
 from __future__ import annotations
 
 import functools

@@ -3,6 +3,7 @@
 Every module that needs an engine's protocol, port, routes, display name or metric prefix asks here;
 none keeps its own list of engine ids (``tests/test_engines.py`` enforces it).
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,12 +16,13 @@ from .datafiles import package_data
 @dataclass(frozen=True)
 class LaunchTemplate:
     """How ``migrate generate`` starts an engine; the argv itself comes from ``builder``."""
-    builder: str                        # function in migrate/generate/launch.py
-    image: Optional[str]                # None: no official serving image
-    gpu_image: Optional[str] = None     # the image when it runs on a GPU, if different
-    entrypoint_args: int | str = 0      # or "all": the entrypoint runs the whole argv
+
+    builder: str  # function in migrate/generate/launch.py
+    image: Optional[str]  # None: no official serving image
+    gpu_image: Optional[str] = None  # the image when it runs on a GPU, if different
+    entrypoint_args: int | str = 0  # or "all": the entrypoint runs the whole argv
     docker_flags: tuple[str, ...] = ()
-    served_id: str = "name"             # name | checkpoint | folder: what /v1/models reports
+    served_id: str = "name"  # name | checkpoint | folder: what /v1/models reports
     gpu_resource: Optional[str] = "nvidia.com/gpu"
     workdir: Optional[str] = None
     server_sampling: Optional[str] = None
@@ -31,8 +33,9 @@ class LaunchTemplate:
 @dataclass(frozen=True)
 class QuantRule:
     """One row of an engine's quantization policy; text fields are templates (see engines.yaml)."""
-    bits: tuple[str, ...]               # Ollama bit classes: "4", "8", "16", "native"
-    checkpoint: Optional[str] = None    # catalogued checkpoint the rule needs (and serves)
+
+    bits: tuple[str, ...]  # Ollama bit classes: "4", "8", "16", "native"
+    checkpoint: Optional[str] = None  # catalogued checkpoint the rule needs (and serves)
     source: Optional[str] = "{hf}"
     fmt: str = "bf16"
     fmt_fallback: Optional[str] = None
@@ -46,9 +49,9 @@ class QuantRule:
 class Engine:
     id: str
     name: str
-    protocol: str                       # ollama | openai: what migrate/protocol speaks to it
-    roles: tuple[str, ...]              # server | launch | plan
-    server: str                         # the running server's id (exllamav3 -> tabbyapi)
+    protocol: str  # ollama | openai: what migrate/protocol speaks to it
+    roles: tuple[str, ...]  # server | launch | plan
+    server: str  # the running server's id (exllamav3 -> tabbyapi)
     port: Optional[int] = None
     health: str = "/health"
     version_path: Optional[str] = None
@@ -58,10 +61,10 @@ class Engine:
     aliases: tuple[str, ...] = ()
     generic: bool = False
     metrics_path: Optional[str] = None  # None: no Prometheus endpoint
-    live: Optional[str] = None          # liveness route (None: the health route)
+    live: Optional[str] = None  # liveness route (None: the health route)
     launch: Optional[LaunchTemplate] = None
     quantization: tuple[QuantRule, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False)   # fields no typed reader claims yet
+    extra: dict = field(default_factory=dict, compare=False)  # fields no typed reader claims yet
 
     @property
     def is_server(self) -> bool:
@@ -77,22 +80,47 @@ class Engine:
         return self.server
 
 
-_KNOWN = {"name", "protocol", "roles", "server", "port", "health", "version", "owned_by",
-          "metric_prefix", "aliases", "generic", "metrics_path", "live", "launch", "quantization"}
+_KNOWN = {
+    "name",
+    "protocol",
+    "roles",
+    "server",
+    "port",
+    "health",
+    "version",
+    "owned_by",
+    "metric_prefix",
+    "aliases",
+    "generic",
+    "metrics_path",
+    "live",
+    "launch",
+    "quantization",
+}
 
 
 def _engine(engine_id: str, spec: dict) -> Engine:
     version = spec.get("version") or {}
-    return Engine(id=engine_id, name=spec["name"], protocol=spec["protocol"],
-                  roles=tuple(spec.get("roles") or ()), server=spec.get("server") or engine_id,
-                  port=spec.get("port"), health=spec.get("health", "/health"),
-                  version_path=version.get("path"), version_field=version.get("field"),
-                  owned_by=spec.get("owned_by"), metric_prefix=spec.get("metric_prefix"),
-                  aliases=tuple(spec.get("aliases") or ()), generic=bool(spec.get("generic")),
-                  metrics_path=spec.get("metrics_path"), live=spec.get("live"),
-                  launch=_launch(spec["launch"]) if spec.get("launch") else None,
-                  quantization=tuple(_quant_rule(r) for r in spec.get("quantization") or ()),
-                  extra={k: v for k, v in spec.items() if k not in _KNOWN})
+    return Engine(
+        id=engine_id,
+        name=spec["name"],
+        protocol=spec["protocol"],
+        roles=tuple(spec.get("roles") or ()),
+        server=spec.get("server") or engine_id,
+        port=spec.get("port"),
+        health=spec.get("health", "/health"),
+        version_path=version.get("path"),
+        version_field=version.get("field"),
+        owned_by=spec.get("owned_by"),
+        metric_prefix=spec.get("metric_prefix"),
+        aliases=tuple(spec.get("aliases") or ()),
+        generic=bool(spec.get("generic")),
+        metrics_path=spec.get("metrics_path"),
+        live=spec.get("live"),
+        launch=_launch(spec["launch"]) if spec.get("launch") else None,
+        quantization=tuple(_quant_rule(r) for r in spec.get("quantization") or ()),
+        extra={k: v for k, v in spec.items() if k not in _KNOWN},
+    )
 
 
 def _launch(spec: dict) -> LaunchTemplate:

@@ -11,6 +11,7 @@ Library code raises the subclass that names the outcome (``UsageError(msg)``); t
 with the class, so no module outside this one passes a bare number. The command group in
 ``migrate/cli.py`` is the one place that catches ``MigrateError``.
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -8,6 +8,7 @@ incrementally while a stream arrives, it must serialise to JSON for reports and 
 surprises, and it adds no runtime dependency. Validation of *inputs* (user files, reports) is done
 with JSON Schema at the edges, where the error messages can point at the user's file.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,23 +21,23 @@ FinishReason = Literal["stop", "length", "tool_calls", "error", "other"]
 # Normalised error types. Transport faults are produced by the client, HTTP/API errors by the
 # adapters; the set is closed so reports and exit codes can rely on it.
 ERROR_TYPES = (
-    "connection_refused",   # nothing listening / DNS failure
-    "connect_timeout",      # TCP/TLS connect took too long
-    "read_timeout",         # no response headers / first byte in time
-    "stall",                # stream started, then no bytes for the stall timeout
-    "timeout",              # total deadline exceeded
-    "stream_cut",           # connection closed before the stream's terminator
-    "invalid_payload",      # a body, NDJSON line or SSE event that is not valid JSON / not the expected shape
-    "bad_request",          # HTTP 400/422
-    "auth",                 # HTTP 401/403
-    "not_found",            # HTTP 404 (unknown model or route)
-    "rate_limited",         # HTTP 429
-    "overloaded",           # HTTP 503 (e.g. Ollama queue full)
-    "server_error",         # other HTTP 5xx
-    "http_error",           # any other non-2xx
-    "mid_stream_error",     # HTTP 200, then an error object inside the stream
-    "transport",            # any other transport failure
-    "invalid_url",          # not an http(s) server root (never sent)
+    "connection_refused",  # nothing listening / DNS failure
+    "connect_timeout",  # TCP/TLS connect took too long
+    "read_timeout",  # no response headers / first byte in time
+    "stall",  # stream started, then no bytes for the stall timeout
+    "timeout",  # total deadline exceeded
+    "stream_cut",  # connection closed before the stream's terminator
+    "invalid_payload",  # a body, NDJSON line or SSE event that is not valid JSON / not the expected shape
+    "bad_request",  # HTTP 400/422
+    "auth",  # HTTP 401/403
+    "not_found",  # HTTP 404 (unknown model or route)
+    "rate_limited",  # HTTP 429
+    "overloaded",  # HTTP 503 (e.g. Ollama queue full)
+    "server_error",  # other HTTP 5xx
+    "http_error",  # any other non-2xx
+    "mid_stream_error",  # HTTP 200, then an error object inside the stream
+    "transport",  # any other transport failure
+    "invalid_url",  # not an http(s) server root (never sent)
 )
 
 
@@ -67,12 +68,13 @@ class ToolCall:
     # "object" (Ollama native) or "string" (OpenAI wire format); a difference here is an encoding
     # detail, not a behaviour difference, so comparisons use ``arguments``.
     arguments_encoding: Literal["object", "string"] = "object"
-    arguments_raw: Optional[str] = None   # the JSON string as sent, when encoding is "string"
-    arguments_valid: bool = True          # False when the string did not parse as JSON
+    arguments_raw: Optional[str] = None  # the JSON string as sent, when encoding is "string"
+    arguments_valid: bool = True  # False when the string did not parse as JSON
 
     @classmethod
-    def from_wire(cls, name: str, arguments: Any, *, id: Optional[str] = None,
-                  index: Optional[int] = None) -> "ToolCall":
+    def from_wire(
+        cls, name: str, arguments: Any, *, id: Optional[str] = None, index: Optional[int] = None
+    ) -> "ToolCall":
         if isinstance(arguments, str):
             raw = arguments
             try:
@@ -80,20 +82,32 @@ class ToolCall:
                 valid = True
             except json.JSONDecodeError:
                 parsed, valid = None, False
-            return cls(name=name, arguments=parsed, id=id, index=index,
-                       arguments_encoding="string", arguments_raw=raw, arguments_valid=valid)
-        return cls(name=name, arguments=arguments if arguments is not None else {}, id=id,
-                   index=index, arguments_encoding="object")
+            return cls(
+                name=name,
+                arguments=parsed,
+                id=id,
+                index=index,
+                arguments_encoding="string",
+                arguments_raw=raw,
+                arguments_valid=valid,
+            )
+        return cls(
+            name=name,
+            arguments=arguments if arguments is not None else {},
+            id=id,
+            index=index,
+            arguments_encoding="object",
+        )
 
 
 @dataclass
 class Message:
-    role: str                                   # system | user | assistant | tool
+    role: str  # system | user | assistant | tool
     content: Optional[str] = None
-    images: list[str] = field(default_factory=list)   # base64 payloads or data: URIs
+    images: list[str] = field(default_factory=list)  # base64 payloads or data: URIs
     tool_calls: list[ToolCall] = field(default_factory=list)
-    tool_call_id: Optional[str] = None          # on role=tool: the call it answers
-    name: Optional[str] = None                  # on role=tool: the tool's name (Ollama tool_name)
+    tool_call_id: Optional[str] = None  # on role=tool: the call it answers
+    name: Optional[str] = None  # on role=tool: the tool's name (Ollama tool_name)
     reasoning: Optional[str] = None
 
 
@@ -129,15 +143,15 @@ class ChatRequest:
 
     model: str
     messages: list[Message] = field(default_factory=list)
-    tools: list[dict] = field(default_factory=list)     # OpenAI function-tool specs
-    tool_choice: Optional[Any] = None                   # "auto" | "none" | "required" | {"type":"function",...}
+    tools: list[dict] = field(default_factory=list)  # OpenAI function-tool specs
+    tool_choice: Optional[Any] = None  # "auto" | "none" | "required" | {"type":"function",...}
     response_format: Optional[ResponseFormat] = None
     sampling: Sampling = field(default_factory=Sampling)
     stream: bool = False
-    include_usage: bool = True                          # stream_options.include_usage (OpenAI SSE)
+    include_usage: bool = True  # stream_options.include_usage (OpenAI SSE)
     endpoint: Literal["chat", "generate"] = "chat"
-    prompt: Optional[str] = None                        # for endpoint=generate
-    system: Optional[str] = None                        # for endpoint=generate
+    prompt: Optional[str] = None  # for endpoint=generate
+    system: Optional[str] = None  # for endpoint=generate
     extras: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
@@ -156,8 +170,9 @@ class ChatRequest:
                 response_format = ResponseFormat(type="json")
             elif kind == "json_schema":
                 spec = rf.get("json_schema") or {}
-                response_format = ResponseFormat(type="json_schema", schema=spec.get("schema"),
-                                                 name=spec.get("name"), strict=spec.get("strict"))
+                response_format = ResponseFormat(
+                    type="json_schema", schema=spec.get("schema"), name=spec.get("name"), strict=spec.get("strict")
+                )
             elif kind == "text":
                 response_format = ResponseFormat(type="text")
         stop = body.get("stop")
@@ -165,14 +180,33 @@ class ChatRequest:
             stop = [stop]
         max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
         sampling = Sampling(
-            temperature=body.get("temperature"), top_p=body.get("top_p"), top_k=body.get("top_k"),
-            seed=body.get("seed"), max_tokens=max_tokens, stop=stop,
+            temperature=body.get("temperature"),
+            top_p=body.get("top_p"),
+            top_k=body.get("top_k"),
+            seed=body.get("seed"),
+            max_tokens=max_tokens,
+            stop=stop,
             presence_penalty=body.get("presence_penalty"),
             frequency_penalty=body.get("frequency_penalty"),
         )
-        known = {"model", "messages", "tools", "tool_choice", "response_format", "temperature",
-                 "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens", "stop",
-                 "presence_penalty", "frequency_penalty", "stream", "stream_options"}
+        known = {
+            "model",
+            "messages",
+            "tools",
+            "tool_choice",
+            "response_format",
+            "temperature",
+            "top_p",
+            "top_k",
+            "seed",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "presence_penalty",
+            "frequency_penalty",
+            "stream",
+            "stream_options",
+        }
         extra_openai = {k: v for k, v in body.items() if k not in known}
         stream_options = body.get("stream_options") or {}
         return cls(
@@ -208,7 +242,7 @@ def _message_from_openai(m: dict) -> Message:
         raise ValueError("each message needs a 'role'")
     content = m.get("content")
     images: list[str] = []
-    if isinstance(content, list):      # content parts: keep text, collect images
+    if isinstance(content, list):  # content parts: keep text, collect images
         texts = []
         for part in content:
             if part.get("type") == "text":
@@ -216,30 +250,38 @@ def _message_from_openai(m: dict) -> Message:
             elif part.get("type") == "image_url":
                 url = part.get("image_url")
                 value = url.get("url") if isinstance(url, dict) else url
-                if isinstance(value, str):      # a part without a URL carries no image
+                if isinstance(value, str):  # a part without a URL carries no image
                     images.append(value)
         content = "".join(texts)
-    calls = [ToolCall.from_wire(tc.get("function", {}).get("name", ""),
-                                tc.get("function", {}).get("arguments"), id=tc.get("id"),
-                                index=i)
-             for i, tc in enumerate(m.get("tool_calls") or [])]
-    return Message(role=str(m["role"]).lower(), content=content, images=images, tool_calls=calls,
-                   tool_call_id=m.get("tool_call_id"), name=m.get("name") or m.get("tool_name"),
-                   reasoning=m.get("reasoning") or m.get("reasoning_content") or m.get("thinking"))
+    calls = [
+        ToolCall.from_wire(
+            tc.get("function", {}).get("name", ""), tc.get("function", {}).get("arguments"), id=tc.get("id"), index=i
+        )
+        for i, tc in enumerate(m.get("tool_calls") or [])
+    ]
+    return Message(
+        role=str(m["role"]).lower(),
+        content=content,
+        images=images,
+        tool_calls=calls,
+        tool_call_id=m.get("tool_call_id"),
+        name=m.get("name") or m.get("tool_name"),
+        reasoning=m.get("reasoning") or m.get("reasoning_content") or m.get("thinking"),
+    )
 
 
 @dataclass
 class Usage:
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
-    reported: bool = False          # False: the server sent no usage (we never invent counts)
+    reported: bool = False  # False: the server sent no usage (we never invent counts)
 
 
 @dataclass
 class ErrorInfo:
-    type: str                       # one of ERROR_TYPES
+    type: str  # one of ERROR_TYPES
     message: str
-    status: Optional[int] = None    # HTTP status when there was one
+    status: Optional[int] = None  # HTTP status when there was one
     raw_type: Optional[str] = None  # the server's own error type/code string, if any
 
 
@@ -247,7 +289,7 @@ class ErrorInfo:
 class Delta:
     """One stream event as the adapter understood it (kept for streaming-invariant checks)."""
 
-    t: float                                   # monotonic arrival time
+    t: float  # monotonic arrival time
     role: Optional[str] = None
     content: Optional[str] = None
     reasoning: Optional[str] = None
@@ -256,28 +298,27 @@ class Delta:
     tool_name: Optional[str] = None
     arguments_fragment: Optional[str] = None
     finish_reason: Optional[str] = None
-    usage: bool = False                        # this event carried usage
+    usage: bool = False  # this event carried usage
     error: Optional[str] = None
 
     @property
     def is_token(self) -> bool:
         """A role-only or empty delta is not a token."""
-        return bool(self.content) or bool(self.reasoning) or self.tool_name is not None \
-            or bool(self.arguments_fragment)
+        return bool(self.content) or bool(self.reasoning) or self.tool_name is not None or bool(self.arguments_fragment)
 
 
 @dataclass
 class Timings:
     """Monotonic clock readings (``time.perf_counter``) and the metrics derived from them."""
 
-    scheduled: Optional[float] = None   # when the caller meant to send (queueing is counted from here)
+    scheduled: Optional[float] = None  # when the caller meant to send (queueing is counted from here)
     sent: Optional[float] = None
     first_byte: Optional[float] = None
-    first_token: Optional[float] = None      # first token of any channel (content, reasoning, tools)
-    first_content: Optional[float] = None    # first content or tool-call token
+    first_token: Optional[float] = None  # first token of any channel (content, reasoning, tools)
+    first_content: Optional[float] = None  # first content or tool-call token
     chunks: list[float] = field(default_factory=list)
     end: Optional[float] = None
-    output_tokens: Optional[int] = None      # usage.completion_tokens when reported
+    output_tokens: Optional[int] = None  # usage.completion_tokens when reported
 
     @property
     def start(self) -> Optional[float]:
@@ -302,9 +343,9 @@ class Timings:
             return None
         n = self.output_tokens
         if n is None:
-            n = len(self.chunks)       # stream without usage: one chunk ~ one token
+            n = len(self.chunks)  # stream without usage: one chunk ~ one token
         if not n or n < 2 or self.end <= self.first_content:
-            return None     # non-stream answers arrive at once: no per-token timing exists
+            return None  # non-stream answers arrive at once: no per-token timing exists
         return (self.end - self.first_content) / (n - 1)
 
     def summary(self) -> dict:
@@ -320,7 +361,7 @@ class Transcript:
     request_body: Any = None
     status: Optional[int] = None
     headers: dict[str, str] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)     # body lines (NDJSON lines, SSE lines, or the body)
+    lines: list[str] = field(default_factory=list)  # body lines (NDJSON lines, SSE lines, or the body)
 
 
 @dataclass
@@ -328,8 +369,8 @@ class Exchange:
     """One request and everything observed about its answer."""
 
     request: ChatRequest
-    protocol: str = ""                 # "ollama" | "openai"
-    url: str = ""                      # server root
+    protocol: str = ""  # "ollama" | "openai"
+    url: str = ""  # server root
     status: Optional[int] = None
     content: str = ""
     reasoning: Optional[str] = None
@@ -338,11 +379,11 @@ class Exchange:
     finish_reason_raw: Optional[str] = None
     usage: Usage = field(default_factory=Usage)
     error: Optional[ErrorInfo] = None
-    model: Optional[str] = None        # the model name the server reported
+    model: Optional[str] = None  # the model name the server reported
     timings: Timings = field(default_factory=Timings)
-    deltas: list[Delta] = field(default_factory=list)   # stream events (empty for non-stream)
+    deltas: list[Delta] = field(default_factory=list)  # stream events (empty for non-stream)
     transcript: Transcript = field(default_factory=Transcript)
-    server_extra: dict = field(default_factory=dict)    # e.g. Ollama ns durations, system_fingerprint
+    server_extra: dict = field(default_factory=dict)  # e.g. Ollama ns durations, system_fingerprint
 
     @property
     def ok(self) -> bool:
@@ -353,13 +394,17 @@ class Exchange:
         return {
             "content": self.content,
             "reasoning": self.reasoning,
-            "tool_calls": [{"id": tc.id, "name": tc.name, "arguments": tc.arguments,
-                            "arguments_encoding": tc.arguments_encoding} for tc in self.tool_calls],
+            "tool_calls": [
+                {"id": tc.id, "name": tc.name, "arguments": tc.arguments, "arguments_encoding": tc.arguments_encoding}
+                for tc in self.tool_calls
+            ],
             "finish_reason": self.finish_reason,
             "finish_reason_raw": self.finish_reason_raw,
-            "usage": {"prompt_tokens": self.usage.prompt_tokens,
-                      "completion_tokens": self.usage.completion_tokens,
-                      "reported": self.usage.reported},
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "reported": self.usage.reported,
+            },
             "status": self.status,
             "error": asdict(self.error) if self.error else None,
             "model": self.model,

@@ -14,6 +14,7 @@ File modes, one policy for every file the tool writes:
   KEEP             editing a user's existing file (``canary --apply``) keeps that file's mode
                    (PRIVATE when it does not exist yet).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ EXECUTABLE = 0o755
 KEEP = "keep"
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | str | None = None,
-                 newline: str | None = "\n") -> Path:
+def write_atomic(
+    path: str | os.PathLike, data: str | bytes, *, mode: int | str | None = None, newline: str | None = "\n"
+) -> Path:
     """Atomically replace ``path`` with ``data``; returns the target path.
 
     ``data`` as ``bytes`` is written verbatim. ``str`` is encoded as UTF-8 with ``newline`` passed
@@ -49,10 +51,13 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | str 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         try:
-            fh: IO = (os.fdopen(fd, "wb") if isinstance(data, (bytes, bytearray, memoryview))
-                      else os.fdopen(fd, "w", encoding="utf-8", newline=newline))
+            fh: IO = (
+                os.fdopen(fd, "wb")
+                if isinstance(data, (bytes, bytearray, memoryview))
+                else os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+            )
         except BaseException:
-            os.close(fd)        # fdopen did not take ownership of the descriptor
+            os.close(fd)  # fdopen did not take ownership of the descriptor
             raise
         with fh:
             fh.write(data)

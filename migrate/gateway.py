@@ -3,6 +3,7 @@
 Loaded with ruamel.yaml in round-trip mode so every problem points at a line of the user's file
 and a weight change touches nothing but the weight values.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ from .metrics_catalog import load_catalog
 
 @dataclass(frozen=True)
 class Problem:
-    line: Optional[int]      # 1-based line in the file; None when not attributable
+    line: Optional[int]  # 1-based line in the file; None when not attributable
     message: str
 
     def format(self, path: str | os.PathLike = "") -> str:
@@ -143,8 +144,12 @@ def _semantic_problems(data: Any) -> list[Problem]:
         if backends and all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
             total = sum(w for w in weights if isinstance(w, int))
             if total != 100:
-                problems.append(Problem(_line_of(data, ["models", alias, "backends"], value=False),
-                                        f"models.{alias}: backend weights sum to {total}, must be 100"))
+                problems.append(
+                    Problem(
+                        _line_of(data, ["models", alias, "backends"], value=False),
+                        f"models.{alias}: backend weights sum to {total}, must be 100",
+                    )
+                )
         seen: dict[str, int] = {}
         for i, b in enumerate(spec["backends"]):
             if not isinstance(b, dict):
@@ -153,16 +158,22 @@ def _semantic_problems(data: Any) -> list[Problem]:
             name = b.get("name")
             if isinstance(name, str):
                 if name in seen:
-                    problems.append(Problem(_line_of(data, base + ["name"]),
-                                            f"models.{alias}: backend name {name!r} is used twice "
-                                            f"(first at backends[{seen[name]}])"))
+                    problems.append(
+                        Problem(
+                            _line_of(data, base + ["name"]),
+                            f"models.{alias}: backend name {name!r} is used twice (first at backends[{seen[name]}])",
+                        )
+                    )
                 else:
                     seen[name] = i
             if isinstance(b.get("base_url"), str):
                 url_problem = _url_problem(b["base_url"])
                 if url_problem:
-                    problems.append(Problem(_line_of(data, base + ["base_url"]),
-                                            f"models.{alias}.backends[{i}].base_url: {url_problem}"))
+                    problems.append(
+                        Problem(
+                            _line_of(data, base + ["base_url"]), f"models.{alias}.backends[{i}].base_url: {url_problem}"
+                        )
+                    )
             kind = b.get("kind")
             metrics = b.get("required_metrics")
             for j, metric in enumerate(metrics if isinstance(metrics, list) else []):
@@ -170,19 +181,25 @@ def _semantic_problems(data: Any) -> list[Problem]:
                     continue
                 line = _line_of(data, base + ["required_metrics", j])
                 if not catalog.is_known(metric):
-                    problems.append(Problem(line, f"models.{alias}.backends[{i}]: unknown required metric "
-                                                  f"{metric!r} (known: {', '.join(catalog.names())})"))
+                    problems.append(
+                        Problem(
+                            line,
+                            f"models.{alias}.backends[{i}]: unknown required metric "
+                            f"{metric!r} (known: {', '.join(catalog.names())})",
+                        )
+                    )
                 elif isinstance(kind, str):
                     em = catalog.lookup(metric, kind)
                     if em is not None and em.name is None:
-                        problems.append(Problem(line, f"models.{alias}.backends[{i}]: {kind} exposes no "
-                                                      f"metric for {metric!r}"))
+                        problems.append(
+                            Problem(line, f"models.{alias}.backends[{i}]: {kind} exposes no metric for {metric!r}")
+                        )
             problems.extend(_timeout_problems(data, base, b))
         problems.extend(_timeout_problems(data, ["models", alias], spec))
     return problems
 
 
-_SCHEMA_TIMEOUTS = ("timeout_seconds", "default_timeout_seconds")   # the schema checks these
+_SCHEMA_TIMEOUTS = ("timeout_seconds", "default_timeout_seconds")  # the schema checks these
 
 
 def _timeout_problems(root: Any, path: list, mapping: dict) -> list[Problem]:
@@ -191,11 +208,18 @@ def _timeout_problems(root: Any, path: list, mapping: dict) -> list[Problem]:
     for key, value in mapping.items():
         if "timeout" not in str(key) or key in _SCHEMA_TIMEOUTS:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-                or (isinstance(value, float) and not math.isfinite(value)):
-            out.append(Problem(_line_of(root, path + [key]),
-                               f"{_dotted(path + [key])}: timeout must be a positive "
-                               f"number of seconds, got {value!r}"))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            out.append(
+                Problem(
+                    _line_of(root, path + [key]),
+                    f"{_dotted(path + [key])}: timeout must be a positive number of seconds, got {value!r}",
+                )
+            )
     return out
 
 
@@ -204,7 +228,7 @@ def _url_problem(url: str) -> Optional[str]:
         return f"{url!r} contains whitespace"
     try:
         parts = urlsplit(url)
-        port = parts.port          # raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
         return f"{url!r} is not a valid URL ({exc})"
     if parts.scheme not in ("http", "https"):
@@ -231,6 +255,7 @@ def validate_file(path: str | os.PathLike) -> list[Problem]:
 
 
 # --- weights ------------------------------------------------------------------------------------
+
 
 def split_weights(current: dict[str, int], backend: str, weight: int) -> dict[str, int]:
     """Give ``backend`` ``weight`` and scale the others so the alias still sums to 100.
@@ -278,6 +303,7 @@ def _find(data: Any, alias: str, backend: Optional[str] = None):
 @dataclass(frozen=True)
 class ComparePair:
     """The two ends of an alias to compare (plain dicts of the gateway's backend entries)."""
+
     old: dict
     new: dict
     required_metrics: list[str]
@@ -288,8 +314,9 @@ def _is_ollama_backend(b: dict) -> bool:
     return "ollama" in str(b["name"]).lower() or not str(b["base_url"]).rstrip("/").endswith("/v1")
 
 
-def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = None,
-                 new_name: Optional[str] = None) -> ComparePair:
+def compare_pair(
+    path: str | os.PathLike, alias: str, old_name: Optional[str] = None, new_name: Optional[str] = None
+) -> ComparePair:
     """Both ends of ``alias`` in a valid gateway file: the Ollama backend (or ``old_name``) is old,
     the heaviest other backend (or ``new_name``) is new; required metrics are the new one's.
     Any problem (invalid file, unknown alias/backend, nothing to compare) is a UsageError (exit 2)."""
@@ -302,7 +329,7 @@ def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = 
     def pick(name: Optional[str], default):
         if name is None:
             return default
-        _find(data, alias, name)          # unknown name: exit 2 listing the alias's backends
+        _find(data, alias, name)  # unknown name: exit 2 listing the alias's backends
         return next(b for b in backends if b.get("name") == name)
 
     old = pick(old_name, next((b for b in backends if _is_ollama_backend(b)), None))
@@ -312,8 +339,9 @@ def compare_pair(path: str | os.PathLike, alias: str, old_name: Optional[str] = 
     new = pick(new_name, max(rest, key=lambda b: b.get("weight", 0)) if rest else None)
     if new is None or new is old:
         raise UsageError(f"alias {alias!r}: needs a second backend to compare")
-    return ComparePair(old=dict(old), new=dict(new),
-                       required_metrics=[str(m) for m in new.get("required_metrics") or []])
+    return ComparePair(
+        old=dict(old), new=dict(new), required_metrics=[str(m) for m in new.get("required_metrics") or []]
+    )
 
 
 def base_urls(path: str | os.PathLike, alias: str) -> dict[str, str]:
@@ -360,8 +388,7 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     for b in backends:
         w = b.get("weight")
         if isinstance(w, bool) or not isinstance(w, int):
-            raise FailedError(f"refused: {path}: models.{alias}: weight of {b.get('name')!r} is not an "
-                              f"integer ({w!r})")
+            raise FailedError(f"refused: {path}: models.{alias}: weight of {b.get('name')!r} is not an integer ({w!r})")
         current[str(b.get("name"))] = w
     if len(current) != len(backends):
         raise FailedError(f"refused: {path}: models.{alias} has duplicate backend names")
@@ -374,9 +401,9 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
             continue
         line, col = b.lc.value("weight")
         m = _NUMBER.match(lines[line], col)
-        if m is None:          # e.g. an anchor/alias or tag in front of the value
+        if m is None:  # e.g. an anchor/alias or tag in front of the value
             raise FailedError(f"refused: {path}:{line + 1}: cannot locate the weight value to edit")
-        lines[line] = lines[line][:m.start()] + str(new) + lines[line][m.end():]
+        lines[line] = lines[line][: m.start()] + str(new) + lines[line][m.end() :]
     new_text = "".join(lines)
 
     new_data, problems = parse_text(new_text)
@@ -384,7 +411,7 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     if problems:
         detail = "; ".join(p.format(path) for p in problems[:3])
         raise FailedError(f"refused: the result would not validate ({detail}); {path} left unchanged")
-    if alias_weights(new_data, alias) != target:      # the edit must say exactly what we meant
+    if alias_weights(new_data, alias) != target:  # the edit must say exactly what we meant
         raise FailedError(f"refused: {path}: the edited weights did not read back as {target}")
 
     backup = path.with_name(path.name + ".bak")
@@ -392,6 +419,12 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
         # newline="": the text already carries the file's own line endings (CRLF stays CRLF).
         write_atomic(backup, text, mode=KEEP, newline="")
         write_atomic(path, new_text, mode=KEEP, newline="")
-    return {"path": str(path), "alias": alias, "backend": backend, "before": current, "after": target,
-            "changed": new_text != text, "backup": str(backup) if new_text != text else None}
-
+    return {
+        "path": str(path),
+        "alias": alias,
+        "backend": backend,
+        "before": current,
+        "after": target,
+        "changed": new_text != text,
+        "backup": str(backup) if new_text != text else None,
+    }

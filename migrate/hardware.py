@@ -1,4 +1,5 @@
 """Hardware facts: a ``--gpus`` spec -> count, vendor, class and memory (``migrate/data/gpus.yaml``)."""
+
 from __future__ import annotations
 
 import re
@@ -33,6 +34,11 @@ def parse_gpus(spec: str) -> dict:
     key = re.sub(r"[\s_\-]", "", model.lower())
     for row in gpu_table():
         if re.search(row["match"], key):
-            return {"count": count, "model": model, "vendor": row["vendor"], "class": row["class"],
-                    "memory_gib": row["memory_gib"]}
+            return {
+                "count": count,
+                "model": model,
+                "vendor": row["vendor"],
+                "class": row["class"],
+                "memory_gib": row["memory_gib"],
+            }
     return {"count": count, "model": model, "vendor": None, "class": None, "memory_gib": None}

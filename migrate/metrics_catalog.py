@@ -3,6 +3,7 @@
 Used by the gateway contract (``required_metrics`` must be known logical names) and by
 ``migrate compat --check-metrics`` (which Prometheus family to look for on each engine).
 """
+
 from __future__ import annotations
 
 import functools
@@ -12,14 +13,15 @@ from typing import Optional
 from . import engines as registry
 from .datafiles import package_data
 
+
 @dataclass(frozen=True)
 class EngineMetric:
     """How one engine exposes one logical metric. ``name`` None: the engine has no equivalent."""
 
     name: Optional[str]
     promql: Optional[str] = None
-    also: tuple[str, ...] = ()      # other families the promql needs
-    legacy: tuple[str, ...] = ()    # names older builds exposed
+    also: tuple[str, ...] = ()  # other families the promql needs
+    legacy: tuple[str, ...] = ()  # names older builds exposed
     note: Optional[str] = None
 
 
@@ -29,7 +31,7 @@ class LogicalMetric:
     description: str
     unit: str
     aliases: tuple[str, ...]
-    engines: dict = field(default_factory=dict)   # engine key -> EngineMetric
+    engines: dict = field(default_factory=dict)  # engine key -> EngineMetric
 
 
 class MetricsCatalog:
@@ -40,9 +42,13 @@ class MetricsCatalog:
         self._alias: dict[str, str] = {}
         for name, spec in (data.get("metrics") or {}).items():
             engines = {eng: _engine_metric(v) for eng, v in (spec.get("engines") or {}).items()}
-            lm = LogicalMetric(name=name, description=str(spec.get("description", "")).strip(),
-                               unit=str(spec.get("unit", "")), aliases=tuple(spec.get("aliases") or ()),
-                               engines=engines)
+            lm = LogicalMetric(
+                name=name,
+                description=str(spec.get("description", "")).strip(),
+                unit=str(spec.get("unit", "")),
+                aliases=tuple(spec.get("aliases") or ()),
+                engines=engines,
+            )
             self.metrics[name] = lm
             self._alias[name] = name
             for alias in lm.aliases:
@@ -90,12 +96,15 @@ class MetricsCatalog:
 def _engine_metric(value) -> EngineMetric:
     if value is None or isinstance(value, str):
         return EngineMetric(name=value)
-    return EngineMetric(name=value.get("name"), promql=value.get("promql"),
-                        also=tuple(value.get("also") or ()), legacy=tuple(value.get("legacy") or ()),
-                        note=value.get("note"))
+    return EngineMetric(
+        name=value.get("name"),
+        promql=value.get("promql"),
+        also=tuple(value.get("also") or ()),
+        legacy=tuple(value.get("legacy") or ()),
+        note=value.get("note"),
+    )
 
 
 @functools.lru_cache(maxsize=1)
 def load_catalog() -> MetricsCatalog:
     return MetricsCatalog(package_data("metrics.yaml"))
-

@@ -11,6 +11,7 @@ TGI's ``/info``; SGLang's ``/get_server_info``; OVMS's KServe ``/v2/health/ready
 ``owned_by`` default each engine puts in ``/v1/models``; and the Prometheus metric prefix.
 Probing never sends an inference request.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,17 @@ KINDS = engines.server_kinds()
 
 # Paths fetched for every URL (GET only, all cheap). /metrics is fetched in a second round because
 # TensorRT-LLM's /metrics is a destructive JSON read: its Prometheus text lives elsewhere.
-FINGERPRINT_PATHS = ("/", "/api/version", "/v1/models", "/health", "/version", "/info",
-                     "/get_server_info", "/props", "/v2/health/ready")
+FINGERPRINT_PATHS = (
+    "/",
+    "/api/version",
+    "/v1/models",
+    "/health",
+    "/version",
+    "/info",
+    "/get_server_info",
+    "/props",
+    "/v2/health/ready",
+)
 
 # Default ``owned_by`` of each engine's /v1/models ModelCard, and the metric prefixes that name an engine.
 OWNED_BY = engines.by_owned_by()
@@ -42,19 +52,18 @@ _GENERIC_METRIC_PREFIXES = ("process_", "python_", "go_", "promhttp_", "http_")
 # Fingerprint weights: a route or field only one engine has is decisive; shared hints are weak.
 _DECISIVE, _STRONG, _WEAK = 10, 5, 1
 
-_UNREACHABLE_ERRORS = ("connection_refused", "connect_timeout", "read_timeout", "timeout",
-                       "transport", "stream_cut")
+_UNREACHABLE_ERRORS = ("connection_refused", "connect_timeout", "read_timeout", "timeout", "transport", "stream_cut")
 
 
 @dataclass
 class ModelInfo:
     id: str
-    context_length: Optional[int] = None     # the limit a request gets on this server, when told
-    context_source: Optional[str] = None     # where context_length came from
-    trained_context_length: Optional[int] = None   # the model's trained maximum, when told
-    loaded: Optional[bool] = None            # Ollama: listed by /api/ps
+    context_length: Optional[int] = None  # the limit a request gets on this server, when told
+    context_source: Optional[str] = None  # where context_length came from
+    trained_context_length: Optional[int] = None  # the model's trained maximum, when told
+    loaded: Optional[bool] = None  # Ollama: listed by /api/ps
     owned_by: Optional[str] = None
-    parent: Optional[str] = None             # LoRA adapters: the base model
+    parent: Optional[str] = None  # LoRA adapters: the base model
 
 
 @dataclass
@@ -77,6 +86,7 @@ class ProbeResult:
 # ------------------------------------------------------------------------------------------------
 # Pure fingerprint functions
 # ------------------------------------------------------------------------------------------------
+
 
 def _json_obj(r: Optional[HttpResult]) -> Optional[dict]:
     if r is None or not r.ok or not isinstance(r.json, dict):
@@ -122,8 +132,7 @@ def metric_prefix(text: str) -> Optional[str]:
         return known.most_common(1)[0][0]
     # Unknown engine: report a shared "namespace:" prefix; "_"-joined names are too ambiguous
     # (MLC's untyped "prompt_tokens_sum" lines have no prefix at all).
-    other = Counter(n.split(":", 1)[0] + ":" for n in names
-                    if ":" in n and not n.startswith(_GENERIC_METRIC_PREFIXES))
+    other = Counter(n.split(":", 1)[0] + ":" for n in names if ":" in n and not n.startswith(_GENERIC_METRIC_PREFIXES))
     return other.most_common(1)[0][0] if other else None
 
 
@@ -147,8 +156,7 @@ def fingerprint(results: dict[str, HttpResult]) -> list[tuple[str, int, str]]:
         found.append(("llamacpp", _DECISIVE, "GET /props has default_generation_settings"))
 
     info = _json_obj(results.get("/info"))
-    if info and (info.get("router") == "text-generation-router"
-                 or ("model_id" in info and "max_total_tokens" in info)):
+    if info and (info.get("router") == "text-generation-router" or ("model_id" in info and "max_total_tokens" in info)):
         found.append(("tgi", _DECISIVE, "GET /info is TGI's (model_id, max_total_tokens)"))
 
     if _json_obj(results.get("/get_server_info")) is not None:
@@ -209,6 +217,7 @@ def unreachable(results: dict[str, HttpResult]) -> Optional[str]:
 
 def detect_version(kind: Optional[str], results: dict[str, HttpResult]) -> tuple[Optional[str], Optional[str]]:
     """(version, where it came from) for the identified kind."""
+
     def field_of(path: str, key: str) -> Optional[str]:
         data = _json_obj(results.get(path))
         value = data.get(key) if data else None
@@ -265,8 +274,9 @@ def openai_models(kind: Optional[str], results: dict[str, HttpResult]) -> list[M
     return models
 
 
-def ollama_models(tags: Optional[HttpResult], ps: Optional[HttpResult],
-                  shows: dict[str, HttpResult]) -> list[ModelInfo]:
+def ollama_models(
+    tags: Optional[HttpResult], ps: Optional[HttpResult], shows: dict[str, HttpResult]
+) -> list[ModelInfo]:
     """Ollama models from /api/tags, /api/ps (allocated context) and /api/show (trained maximum).
 
     ``context_length`` is what a request actually gets (``/api/ps``, Ollama >= 0.10, only for loaded
@@ -299,9 +309,8 @@ def ollama_models(tags: Optional[HttpResult], ps: Optional[HttpResult],
             continue
         arch = info.get("general.architecture")
         trained = _int(info.get(f"{arch}.context_length")) if arch else None
-        if trained is None:   # architecture key missing: any "<x>.context_length" entry
-            trained = next((_int(v) for k, v in info.items()
-                            if k.endswith(".context_length") and _int(v)), None)
+        if trained is None:  # architecture key missing: any "<x>.context_length" entry
+            trained = next((_int(v) for k, v in info.items() if k.endswith(".context_length") and _int(v)), None)
         m.trained_context_length = trained
     return [by_name[n] for n in order]
 
@@ -319,30 +328,34 @@ def health_of(kind: Optional[str], results: dict[str, HttpResult]) -> dict:
         if r.status == 404 and path != paths[-1]:
             continue
         detail = (r.text or "").strip()
-        return {"ok": r.ok, "endpoint": path, "status": r.status,
-                "detail": detail[:120] if detail else None}
+        return {"ok": r.ok, "endpoint": path, "status": r.status, "detail": detail[:120] if detail else None}
     return {"ok": None, "endpoint": None, "status": None, "detail": "no health route answered"}
 
 
 def metrics_of(result: Optional[HttpResult], path: str) -> dict:
     if result is None or not result.ok:
-        return {"exposed": False, "prefix": None, "path": None,
-                "status": None if result is None else result.status}
+        return {"exposed": False, "prefix": None, "path": None, "status": None if result is None else result.status}
     text = result.text or ""
     if isinstance(result.json, (list, dict)):
         # TensorRT-LLM's /metrics: JSON iteration stats, not Prometheus text.
-        return {"exposed": True, "prefix": None, "path": path, "status": result.status,
-                "format": "json"}
-    return {"exposed": True, "prefix": metric_prefix(text), "path": path, "status": result.status,
-            "format": "prometheus" if text.strip() else "empty"}
+        return {"exposed": True, "prefix": None, "path": path, "status": result.status, "format": "json"}
+    return {
+        "exposed": True,
+        "prefix": metric_prefix(text),
+        "path": path,
+        "status": result.status,
+        "format": "prometheus" if text.strip() else "empty",
+    }
 
 
 # ------------------------------------------------------------------------------------------------
 # Network
 # ------------------------------------------------------------------------------------------------
 
-async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
-                      headers: Optional[dict] = None, max_show: int = 50) -> ProbeResult:
+
+async def probe_async(
+    url: str, *, timeouts: Optional[Timeouts] = None, headers: Optional[dict] = None, max_show: int = 50
+) -> ProbeResult:
     """Fetch the fingerprint routes concurrently, identify the server, then ask it the details.
 
     Raises ``UnreachableError`` (exit 3) when nothing answers at all.
@@ -350,9 +363,11 @@ async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
     root = normalise_root(url, strip_v1=True)
     timeouts = timeouts or Timeouts(connect=3.0, read=10.0, stall=10.0, total=15.0)
     async with httpx.AsyncClient(follow_redirects=False) as client:
+
         async def get(path: str, method: str = "GET", body: Any = None) -> HttpResult:
-            return await fetch_async(root, path, method=method, json=body, timeouts=timeouts,
-                                     client=client, headers=headers)
+            return await fetch_async(
+                root, path, method=method, json=body, timeouts=timeouts, client=client, headers=headers
+            )
 
         first = await asyncio.gather(*(get(p) for p in FINGERPRINT_PATHS))
         results = dict(zip(FINGERPRINT_PATHS, first))
@@ -374,7 +389,7 @@ async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
         shows: dict[str, HttpResult] = {}
         if kind == "ollama":
             names = [m.id for m in ollama_models(results.get("/api/tags"), results.get("/api/ps"), {})]
-            limit = asyncio.Semaphore(4)   # a large model library must not flood a small server
+            limit = asyncio.Semaphore(4)  # a large model library must not flood a small server
 
             async def show(name: str) -> HttpResult:
                 async with limit:
@@ -383,13 +398,18 @@ async def probe_async(url: str, *, timeouts: Optional[Timeouts] = None,
             answers = await asyncio.gather(*(show(n) for n in names[:max_show]))
             shows = dict(zip(names[:max_show], answers))
 
-    return build_result(root, results, shows=shows, metrics_path=metrics_path,
-                        kind=kind, evidence=evidence)
+    return build_result(root, results, shows=shows, metrics_path=metrics_path, kind=kind, evidence=evidence)
 
 
-def build_result(root: str, results: dict[str, HttpResult], *, shows: Optional[dict] = None,
-                 metrics_path: str = "/metrics", kind: Optional[str] = None,
-                 evidence: Optional[list[str]] = None) -> ProbeResult:
+def build_result(
+    root: str,
+    results: dict[str, HttpResult],
+    *,
+    shows: Optional[dict] = None,
+    metrics_path: str = "/metrics",
+    kind: Optional[str] = None,
+    evidence: Optional[list[str]] = None,
+) -> ProbeResult:
     """Assemble a ProbeResult from fetched answers (pure; used by probe_async and the tests)."""
     if kind is None and evidence is None:
         kind, evidence = identify(results)
@@ -404,12 +424,19 @@ def build_result(root: str, results: dict[str, HttpResult], *, shows: Optional[d
     if v1 is not None and v1.status in (401, 403):
         notes.append(f"/v1/models needs an API key (HTTP {v1.status}); pass --api-key-env")
     if kind == "ollama" and models and all(m.context_length is None for m in models):
-        notes.append("no loaded model reports context_length (/api/ps; Ollama >= 0.10 and only "
-                     "for loaded models)")
-    return ProbeResult(url=root, kind=kind, version=version, version_source=version_source,
-                       models=models, health=health_of(kind, results),
-                       metrics=metrics_of(results.get(metrics_path), metrics_path),
-                       server_header=server, evidence=evidence or [], notes=notes)
+        notes.append("no loaded model reports context_length (/api/ps; Ollama >= 0.10 and only for loaded models)")
+    return ProbeResult(
+        url=root,
+        kind=kind,
+        version=version,
+        version_source=version_source,
+        models=models,
+        health=health_of(kind, results),
+        metrics=metrics_of(results.get(metrics_path), metrics_path),
+        server_header=server,
+        evidence=evidence or [],
+        notes=notes,
+    )
 
 
 def probe(url: str, **kw) -> ProbeResult:

@@ -1,4 +1,5 @@
 """Small compat-report dicts for the canary tests, consistent with the shipped report schema."""
+
 from __future__ import annotations
 
 import copy
@@ -9,23 +10,46 @@ CRITICAL_CATEGORIES = {"tools", "structured", "long_context", "errors"}
 VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new", "inconclusive", "error")
 
 
-def check(case: str, category: str, name: str, verdict: str = "pass", *, samples: int = 2,
-          needed: int | None = None, detail: str | None = None) -> dict:
-    c = {"case": case, "category": category, "check": name, "verdict": verdict,
-         "critical": category in CRITICAL_CATEGORIES,
-         "detail": detail or f"{name} {verdict} on both sides",
-         "samples": {"old": samples, "new": samples}, "needed_samples": needed,
-         "old": {"observed": True}, "new": {"observed": verdict == "pass"}}
+def check(
+    case: str,
+    category: str,
+    name: str,
+    verdict: str = "pass",
+    *,
+    samples: int = 2,
+    needed: int | None = None,
+    detail: str | None = None,
+) -> dict:
+    c = {
+        "case": case,
+        "category": category,
+        "check": name,
+        "verdict": verdict,
+        "critical": category in CRITICAL_CATEGORIES,
+        "detail": detail or f"{name} {verdict} on both sides",
+        "samples": {"old": samples, "new": samples},
+        "needed_samples": needed,
+        "old": {"observed": True},
+        "new": {"observed": verdict == "pass"},
+    }
     if verdict != "pass":
-        c["transcripts"] = {"old": [{"method": "POST", "url": "http://127.0.0.1:11434/api/chat", "lines": ["{}"]}],
-                            "new": [{"method": "POST", "url": "http://127.0.0.1:8000/v1/chat/completions",
-                                     "lines": ["{}"]}]}
+        c["transcripts"] = {
+            "old": [{"method": "POST", "url": "http://127.0.0.1:11434/api/chat", "lines": ["{}"]}],
+            "new": [{"method": "POST", "url": "http://127.0.0.1:8000/v1/chat/completions", "lines": ["{}"]}],
+        }
     return c
 
 
 def stats(n: int = 4, ttft: float = 0.2, tpot: float = 0.04, e2e: float = 0.7) -> dict:
-    return {"n": n, "ttft_p50": ttft / 2, "ttft_p95": ttft, "tpot_p50": tpot * 0.75, "tpot_p95": tpot,
-            "e2e_p50": e2e * 0.7, "e2e_p95": e2e}
+    return {
+        "n": n,
+        "ttft_p50": ttft / 2,
+        "ttft_p95": ttft,
+        "tpot_p50": tpot * 0.75,
+        "tpot_p95": tpot,
+        "e2e_p50": e2e * 0.7,
+        "e2e_p95": e2e,
+    }
 
 
 def latency_entry(old: dict, new: dict) -> dict:
@@ -59,8 +83,10 @@ def report(checks: list[dict] | None = None, latency: dict | None = None) -> dic
     else:
         verdict, code = "pass", 0
     return {
-        "schema_version": 1, "tool_version": "0.1.0",
-        "started_at": "2026-01-01T12:00:00Z", "duration_s": 12.3,
+        "schema_version": 1,
+        "tool_version": "0.1.0",
+        "started_at": "2026-01-01T12:00:00Z",
+        "duration_s": 12.3,
         "old": {"kind": "ollama", "protocol": "ollama", "url": "http://127.0.0.1:11434", "model": "llama3.1:8b"},
         "new": {"kind": "vllm", "protocol": "openai", "url": "http://127.0.0.1:8000", "model": "llama3.1:8b"},
         "summary": {"verdict": verdict, "counts": counts, "exit_code": code},

@@ -16,6 +16,7 @@ Formats handled (see tests/fixtures/realdata/INDEX.md):
 
 This is test support code: it only reads files and never touches the network.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,19 @@ class Recorded:
 
     file: str
     index: int
-    path: str                                # request path (e.g. /api/chat), "" when unknown
-    request: Any = None                      # parsed request body (dict) when recorded
+    path: str  # request path (e.g. /api/chat), "" when unknown
+    request: Any = None  # parsed request body (dict) when recorded
     status: int = 200
     headers: dict = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)   # body lines: NDJSON lines, SSE lines, or one body
-    stream: bool = False                     # lines are a stream (NDJSON/SSE), not one JSON body
-    protocol: str = ""                       # "ollama" | "openai"
+    lines: list[str] = field(default_factory=list)  # body lines: NDJSON lines, SSE lines, or one body
+    stream: bool = False  # lines are a stream (NDJSON/SSE), not one JSON body
+    protocol: str = ""  # "ollama" | "openai"
 
 
 # ------------------------------------------------------------------------------------------------
 # generic helpers
 # ------------------------------------------------------------------------------------------------
+
 
 def _protocol_for_path(path: str) -> str:
     return "ollama" if path.startswith("/api/") else "openai"
@@ -80,8 +82,8 @@ def _dechunk(raw: bytes) -> bytes:
         pos = eol + 2
         if size == 0:
             break
-        out += raw[pos:pos + size]
-        pos += size + 2          # chunk data is followed by CRLF
+        out += raw[pos : pos + size]
+        pos += size + 2  # chunk data is followed by CRLF
     return bytes(out)
 
 
@@ -105,6 +107,7 @@ def _parse_http(raw: bytes) -> tuple[str, dict, bytes]:
 # httprr
 # ------------------------------------------------------------------------------------------------
 
+
 def load_httprr(path: Path) -> list[Recorded]:
     data = path.read_bytes()
     header = b"httprr trace v1\n"
@@ -115,8 +118,8 @@ def load_httprr(path: Path) -> list[Recorded]:
         eol = data.index(b"\n", pos)
         req_len, resp_len = (int(x) for x in data[pos:eol].split())
         pos = eol + 1
-        req_raw, pos = data[pos:pos + req_len], pos + req_len
-        resp_raw, pos = data[pos:pos + resp_len], pos + resp_len
+        req_raw, pos = data[pos : pos + req_len], pos + req_len
+        resp_raw, pos = data[pos : pos + resp_len], pos + resp_len
         start, _, req_body = _parse_http(req_raw)
         method, url = start.split(" ")[:2]
         req_path = "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
@@ -128,14 +131,18 @@ def load_httprr(path: Path) -> list[Recorded]:
             request = req_body.decode("utf-8", "replace")
         text = body.decode("utf-8")
         lines, stream = _split_body(text, headers.get("content-type", ""), request)
-        out.append(Recorded(path.name, len(out), req_path, request, status, headers, lines, stream,
-                            _protocol_for_path(req_path)))
+        out.append(
+            Recorded(
+                path.name, len(out), req_path, request, status, headers, lines, stream, _protocol_for_path(req_path)
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------------------
 # vcrpy YAML
 # ------------------------------------------------------------------------------------------------
+
 
 def _vcr_headers(h: Any) -> dict:
     out = {}
@@ -169,8 +176,11 @@ def load_vcr(path: Path) -> list[Recorded]:
             if isinstance(text, bytes):
                 text = text.decode("utf-8")
             lines, stream = _split_body(text, headers.get("content-type", ""), request)
-        out.append(Recorded(path.name, len(out), req_path, request, status, headers, lines, stream,
-                            _protocol_for_path(req_path)))
+        out.append(
+            Recorded(
+                path.name, len(out), req_path, request, status, headers, lines, stream, _protocol_for_path(req_path)
+            )
+        )
     return out
 
 
@@ -178,9 +188,10 @@ def load_vcr(path: Path) -> list[Recorded]:
 # TGI syrupy snapshots
 # ------------------------------------------------------------------------------------------------
 
+
 def load_tgi_snapshot(path: Path) -> list[Recorded]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, list):     # streamed chunks, re-serialised by the client: rebuild the SSE
+    if isinstance(data, list):  # streamed chunks, re-serialised by the client: rebuild the SSE
         lines = []
         for chunk in data:
             lines += ["data: " + json.dumps(chunk), ""]
@@ -188,15 +199,14 @@ def load_tgi_snapshot(path: Path) -> list[Recorded]:
         # back so the stream is judged on its chunks, not on the snapshot format.
         lines += ["data: [DONE]", ""]
         return [Recorded(path.name, 0, "/v1/chat/completions", None, 200, {}, lines, True, "openai")]
-    return [Recorded(path.name, 0, "/v1/chat/completions", None, 200, {}, [json.dumps(data)], False,
-                     "openai")]
+    return [Recorded(path.name, 0, "/v1/chat/completions", None, 200, {}, [json.dumps(data)], False, "openai")]
 
 
 # ------------------------------------------------------------------------------------------------
 # JSON embedded in Markdown / text captures
 # ------------------------------------------------------------------------------------------------
 
-_DECODER = json.JSONDecoder(strict=False)   # strict=False: literal newlines inside strings
+_DECODER = json.JSONDecoder(strict=False)  # strict=False: literal newlines inside strings
 
 
 def json_values(text: str) -> list[tuple[int, Any]]:
@@ -220,8 +230,9 @@ def _is_ollama_response(v: dict) -> bool:
 
 
 def _is_openai_response(v: dict) -> bool:
-    return v.get("object") in ("chat.completion", "chat.completion.chunk", "text_completion") \
-        or ("choices" in v and "id" in v)
+    return v.get("object") in ("chat.completion", "chat.completion.chunk", "text_completion") or (
+        "choices" in v and "id" in v
+    )
 
 
 def load_embedded(path: Path) -> list[Recorded]:
@@ -240,8 +251,11 @@ def load_embedded(path: Path) -> list[Recorded]:
         seen.add(key)
         if path_ is None:
             first = json.loads(lines[0]) if not stream or protocol == "ollama" else {}
-            path_ = ("/api/generate" if "response" in first else "/api/chat") \
-                if protocol == "ollama" else "/v1/chat/completions"
+            path_ = (
+                ("/api/generate" if "response" in first else "/api/chat")
+                if protocol == "ollama"
+                else "/v1/chat/completions"
+            )
         out.append(Recorded(path.name, len(out), path_, None, status, {}, lines, stream, protocol))
 
     for _, v in json_values(text):
@@ -249,7 +263,7 @@ def load_embedded(path: Path) -> list[Recorded]:
             continue
         if _is_ollama_response(v):
             if v.get("done") and not ollama_run:
-                emit([json.dumps(v)], False, "ollama")        # a non-stream body
+                emit([json.dumps(v)], False, "ollama")  # a non-stream body
             else:
                 ollama_run.append(v)
                 if v.get("done"):
@@ -264,7 +278,7 @@ def load_embedded(path: Path) -> list[Recorded]:
                 chunk_runs[cid].append(v)
             else:
                 emit([json.dumps(v)], False, "openai")
-    if ollama_run:     # a stream that never reached done:true: keep it, the decoder must notice
+    if ollama_run:  # a stream that never reached done:true: keep it, the decoder must notice
         emit([json.dumps(c) for c in ollama_run], True, "ollama")
     for cid in chunk_order:
         lines = []
@@ -285,6 +299,7 @@ def load_embedded(path: Path) -> list[Recorded]:
 # dispatch
 # ------------------------------------------------------------------------------------------------
 
+
 def load(name: str) -> list[Recorded]:
     """All exchanges recorded in one realdata file (by file name)."""
     path = realdata_dir() / name
@@ -300,9 +315,12 @@ def load(name: str) -> list[Recorded]:
         protocol = "ollama" if _is_ollama_response(value) or name.startswith("ollama") else "openai"
         status = 200
         if isinstance(value, dict) and value.get("object") == "error" and isinstance(value.get("code"), int):
-            status = value["code"]     # vLLM's flat error body repeats the HTTP status in "code"
-        path_ = ("/api/generate" if "response" in value else "/api/chat") if protocol == "ollama" \
+            status = value["code"]  # vLLM's flat error body repeats the HTTP status in "code"
+        path_ = (
+            ("/api/generate" if "response" in value else "/api/chat")
+            if protocol == "ollama"
             else "/v1/chat/completions"
+        )
         return [Recorded(name, 0, path_, None, status, {}, [json.dumps(value)], False, protocol)]
     return load_embedded(path)
 
@@ -313,7 +331,6 @@ def decode(rec: Recorded):
     from migrate.protocol import ollama as ollama_proto
     from migrate.protocol import openai as openai_proto
 
-    request = ChatRequest(model=str((rec.request or {}).get("model", ""))
-                          if isinstance(rec.request, dict) else "")
+    request = ChatRequest(model=str((rec.request or {}).get("model", "")) if isinstance(rec.request, dict) else "")
     module = ollama_proto if rec.protocol == "ollama" else openai_proto
     return module.decode_lines(rec.lines, request, stream=rec.stream, status=rec.status)

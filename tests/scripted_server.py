@@ -1,5 +1,6 @@
 """A loopback HTTP/1.1 server that plays a script of raw bytes: for transport faults that a mock
 cannot produce faithfully (a stream that stops sending, a connection cut mid-body)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ class Script:
     status: int = 200
     content_type: str = "application/json"
     chunks: list[bytes] = field(default_factory=list)
-    ending: str = "finish"     # "finish" | "hang" (send nothing more) | "cut" (close mid-body)
+    ending: str = "finish"  # "finish" | "hang" (send nothing more) | "cut" (close mid-body)
 
 
 class ScriptedServer:
@@ -27,8 +28,7 @@ class ScriptedServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._release = asyncio.Event()
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0))
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -42,8 +42,9 @@ class ScriptedServer:
         if length:
             await reader.readexactly(length)
         s = self.script
-        writer.write(f"HTTP/1.1 {s.status} X\r\nContent-Type: {s.content_type}\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        writer.write(
+            f"HTTP/1.1 {s.status} X\r\nContent-Type: {s.content_type}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
         for chunk in s.chunks:
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         await writer.drain()
@@ -51,7 +52,7 @@ class ScriptedServer:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         elif s.ending == "hang":
-            await self._release.wait()      # released when the server stops
+            await self._release.wait()  # released when the server stops
         writer.close()
 
     @property

@@ -2,6 +2,7 @@
 
 The table of layers is read from docs/architecture.md, so the page and the rule cannot drift apart.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,7 +36,7 @@ class Area:
     name: str
     layer: int
     modules: tuple[str, ...]
-    importers: Optional[frozenset[str]]     # None: any higher layer may import it
+    importers: Optional[frozenset[str]]  # None: any higher layer may import it
 
 
 _ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*([a-z_]+)\s*\|(.*)\|(.*)\|\s*$")
@@ -73,7 +74,7 @@ def source_files(root: Path) -> list[Path]:
 def area_of(module: str, areas: list[Area]) -> Optional[Area]:
     # The installed wheel may place compat_suite under the migrate namespace; the layer is the same.
     if module == "migrate.compat_suite" or module.startswith("migrate.compat_suite."):
-        module = module[len("migrate."):]
+        module = module[len("migrate.") :]
     best, best_len = None, -1
     for area in areas:
         for prefix in area.modules:
@@ -124,12 +125,20 @@ def layering_offences(root: Path = ROOT) -> list[tuple[tuple, str]]:
             elif dst is src:
                 continue
             elif dst.importers is not None and src.name not in dst.importers:
-                found.append((("import", src.name, dst.name),
-                              f"{where} ({dst.name} may be imported by "
-                              f"{', '.join(sorted(dst.importers)) or 'nothing in the package'} only)"))
+                found.append(
+                    (
+                        ("import", src.name, dst.name),
+                        f"{where} ({dst.name} may be imported by "
+                        f"{', '.join(sorted(dst.importers)) or 'nothing in the package'} only)",
+                    )
+                )
             elif dst.layer >= src.layer:
-                found.append((("import", src.name, dst.name),
-                              f"{where} ({src.name} is layer {src.layer}, {dst.name} layer {dst.layer})"))
+                found.append(
+                    (
+                        ("import", src.name, dst.name),
+                        f"{where} ({src.name} is layer {src.layer}, {dst.name} layer {dst.layer})",
+                    )
+                )
     return found
 
 
@@ -143,8 +152,11 @@ def init_offences(root: Path = ROOT) -> list[tuple[tuple, str]]:
         # A PEP 562 module __getattr__/__dir__ is how a face re-exports lazily; it is not logic.
         lazy = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("__getattr__", "__dir__")]
         inside_lazy = {id(n) for f in lazy for n in ast.walk(f)}
-        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                and id(n) not in inside_lazy]
+        defs = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(n) not in inside_lazy
+        ]
         problems = [f"defines {n.name} (line {n.lineno})" for n in defs]
         if count > INIT_MAX_LINES:
             problems.append(f"{count} lines (at most {INIT_MAX_LINES})")
@@ -167,9 +179,13 @@ def exit_code_offences(root: Path = ROOT) -> list[tuple[tuple, str]]:
             name = getattr(func, "id", None) or getattr(func, "attr", None)
             if isinstance(node, ast.Call) and name == "MigrateError":
                 area = area_of(module_name(path, root), areas)
-                found.append((("exit-code", area.name if area else rel),
-                              f"{rel}:{node.lineno}: MigrateError(...): raise UsageError, FailedError, "
-                              f"UnreachableError or InconclusiveError instead"))
+                found.append(
+                    (
+                        ("exit-code", area.name if area else rel),
+                        f"{rel}:{node.lineno}: MigrateError(...): raise UsageError, FailedError, "
+                        f"UnreachableError or InconclusiveError instead",
+                    )
+                )
     return found
 
 
@@ -205,20 +221,25 @@ def test_pending_lists_only_current_offenders():
     assert not stale, f"no longer offending; remove from PENDING in tests/test_architecture.py: {stale}"
 
 
-_COPY = ("docs/architecture.md", "migrate/__init__.py", "migrate/commands/__init__.py",
-         "migrate/protocol/__init__.py")
+_COPY = ("docs/architecture.md", "migrate/__init__.py", "migrate/commands/__init__.py", "migrate/protocol/__init__.py")
 
 
-@pytest.mark.parametrize("where, source, expected", [
-    ("migrate/commands/extra.py", "from ..cli import main\n", ("import", "commands", "entry")),
-    ("migrate/protocol/extra.py", "def f():\n    from migrate.commands.send import x\n",
-     ("import", "protocol", "commands")),
-    ("migrate/protocol/extra.py", "import migrate.plan\n", ("import", "protocol", "plan")),
-    ("migrate/commands/extra.py", "from ..testbed import model\n", ("import", "commands", "testbed")),
-    ("migrate/commands/extra.py", "import migrate.newthing\n", ("unplaced", "migrate.newthing")),
-    ("migrate/newthing.py", "x = 1\n", ("unplaced", "migrate/newthing.py")),
-    ("migrate/commands/extra.py", "from ..protocol import send\nfrom . import _io\n", None),
-])
+@pytest.mark.parametrize(
+    "where, source, expected",
+    [
+        ("migrate/commands/extra.py", "from ..cli import main\n", ("import", "commands", "entry")),
+        (
+            "migrate/protocol/extra.py",
+            "def f():\n    from migrate.commands.send import x\n",
+            ("import", "protocol", "commands"),
+        ),
+        ("migrate/protocol/extra.py", "import migrate.plan\n", ("import", "protocol", "plan")),
+        ("migrate/commands/extra.py", "from ..testbed import model\n", ("import", "commands", "testbed")),
+        ("migrate/commands/extra.py", "import migrate.newthing\n", ("unplaced", "migrate.newthing")),
+        ("migrate/newthing.py", "x = 1\n", ("unplaced", "migrate/newthing.py")),
+        ("migrate/commands/extra.py", "from ..protocol import send\nfrom . import _io\n", None),
+    ],
+)
 def test_the_checker_reports_a_new_offence(tmp_path, where, source, expected):
     for rel in _COPY:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +266,9 @@ def test_the_checker_reports_a_bare_exit_code(tmp_path):
     (tmp_path / "migrate" / "probe").mkdir(parents=True)
     (tmp_path / "migrate" / "probe" / "x.py").write_text(
         "from .. import errors\n\n\ndef f():\n    raise errors.MigrateError('no', 3)\n\n\n"
-        "def g():\n    raise errors.UnreachableError('no')\n", encoding="utf-8")
+        "def g():\n    raise errors.UnreachableError('no')\n",
+        encoding="utf-8",
+    )
     assert [key for key, _ in exit_code_offences(tmp_path)] == [("exit-code", "probe")]
 
 
@@ -253,7 +276,10 @@ def test_engine_fixtures_only_run_in_marked_tests(request):
     # `make unit` deselects the `engine` and `vllm` marks and must start no engine: a test that
     # reaches an engine fixture without one of those marks would start it anyway.
     engine_fixtures = {"llamacpp_server", "ollama_server", "vllm_env", "vllm_server"}
-    unmarked = [item.nodeid for item in request.session.items
-                if engine_fixtures & set(getattr(item, "fixturenames", ()))
-                and not {m.name for m in item.iter_markers()} & {"engine", "vllm"}]
+    unmarked = [
+        item.nodeid
+        for item in request.session.items
+        if engine_fixtures & set(getattr(item, "fixturenames", ()))
+        and not {m.name for m in item.iter_markers()} & {"engine", "vllm"}
+    ]
     assert not unmarked

@@ -1,4 +1,5 @@
 """Policy edge cases of the canary decision (pure: no I/O, no backends)."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ def policy():
 
 
 def _decide(rep, policy, w):
-    jsonschema.validate(rep, SCHEMA)        # every fixture is a report compat could have written
+    jsonschema.validate(rep, SCHEMA)  # every fixture is a report compat could have written
     check_report(rep)
     return decide(rep, policy, w)
 
@@ -56,21 +57,21 @@ def test_no_data_is_inconclusive_and_holds(policy):
 
 def test_one_critical_regression_rolls_back_to_zero(policy):
     checks = healthy_checks()
-    checks[1] = check("tools.single_call", "tools", "tool_call_structure", "regression",
-                      detail="tool call came back as plain content")
+    checks[1] = check(
+        "tools.single_call", "tools", "tool_call_structure", "regression", detail="tool call came back as plain content"
+    )
     d = _decide(report(checks), policy, 25)
     assert d.decision == "rollback" and d.recommended_weight == 0
     assert any("tools.single_call/tool_call_structure" in r and "plain content" in r for r in d.reasons)
 
 
 def test_unsupported_on_new_side_in_critical_category_rolls_back(policy):
-    checks = healthy_checks() + [check("structured.strict", "structured", "json_schema_validity",
-                                       "unsupported_new")]
+    checks = healthy_checks() + [check("structured.strict", "structured", "json_schema_validity", "unsupported_new")]
     assert _decide(report(checks), policy, 10).decision == "rollback"
 
 
 def test_latency_only_regression_holds(policy):
-    lat = {"chat": latency_entry(stats(ttft=0.20), stats(ttft=0.45))}   # x2.25, +250 ms
+    lat = {"chat": latency_entry(stats(ttft=0.20), stats(ttft=0.45))}  # x2.25, +250 ms
     d = _decide(report(latency=lat), policy, 10)
     assert d.decision == "hold" and d.recommended_weight == 10
     assert any("TTFT p95 chat" in r and "x2.25" in r for r in d.reasons)
@@ -84,7 +85,7 @@ def test_latency_ratio_under_the_floor_never_blocks(policy):
 
 
 def test_latency_beyond_critical_ratio_rolls_back(policy):
-    lat = {"chat": latency_entry(stats(e2e=0.7), stats(e2e=2.8))}       # x4
+    lat = {"chat": latency_entry(stats(e2e=0.7), stats(e2e=2.8))}  # x4
     d = _decide(report(latency=lat), policy, 10)
     assert d.decision == "rollback" and d.recommended_weight == 0
 
@@ -98,8 +99,10 @@ def test_latency_breach_action_score_lets_the_score_decide():
 
 
 def test_marginal_score_holds(policy):
-    checks = healthy_checks()[1:] + [check("chat.stop", "chat", "stop_sequence", "regression"),
-                                     check("chat.seed", "chat", "seeded_repeatability", "regression")]
+    checks = healthy_checks()[1:] + [
+        check("chat.stop", "chat", "stop_sequence", "regression"),
+        check("chat.seed", "chat", "seeded_repeatability", "regression"),
+    ]
     d = _decide(report(checks), policy, 10)
     # 6 groups share 70 (latency has 30); the chat group scores 0 -> 100 - 70/6 = 88.33
     assert d.score == 88.33 and d.classification == "marginal"
@@ -109,15 +112,21 @@ def test_marginal_score_holds(policy):
 
 def test_failing_score_rolls_back():
     p = resolve_policy({"scoring": {"group_weights": {"chat": 80, "latency": 0}}})
-    checks = [check("chat.a", "chat", "x", "regression"), check("chat.b", "chat", "y", "regression"),
-              check("tools.single_call", "tools", "tool_call_structure")]
+    checks = [
+        check("chat.a", "chat", "x", "regression"),
+        check("chat.b", "chat", "y", "regression"),
+        check("tools.single_call", "tools", "tool_call_structure"),
+    ]
     d = decide(report(checks), p, 10)
     assert d.classification == "fail" and d.decision == "rollback" and d.recommended_weight == 0
 
 
 def test_warning_regression_with_passing_score_still_promotes_and_says_so(policy):
-    checks = healthy_checks() + [check("chat.b", "chat", "y"), check("chat.c", "chat", "z"),
-                                 check("chat.stop", "chat", "stop_sequence", "regression")]
+    checks = healthy_checks() + [
+        check("chat.b", "chat", "y"),
+        check("chat.c", "chat", "z"),
+        check("chat.stop", "chat", "stop_sequence", "regression"),
+    ]
     d = _decide(report(checks), policy, 10)
     assert d.decision == "promote"
     assert any(r.startswith("warning: chat.stop/stop_sequence") for r in d.reasons)
@@ -133,8 +142,7 @@ def test_too_few_samples_is_inconclusive_with_samples_needed():
 
 def test_inconclusive_critical_check_uses_reported_needed_samples(policy):
     checks = healthy_checks()
-    checks[2] = check("structured.schema", "structured", "json_schema_validity", "inconclusive",
-                      samples=2, needed=5)
+    checks[2] = check("structured.schema", "structured", "json_schema_validity", "inconclusive", samples=2, needed=5)
     d = _decide(report(checks), policy, 5)
     assert d.decision == "inconclusive" and d.recommended_weight == 5
     assert d.needed_samples == {"structured.schema/json_schema_validity": 3}
@@ -175,12 +183,17 @@ def test_policy_overrides_critical_categories():
     assert decide(report(checks), p, 10).decision != "rollback"
 
 
-@pytest.mark.parametrize("bad", [
-    {"steps": [1, 5, 100]}, {"steps": [0, 10, 5, 100]}, {"stepz": [0, 100]},
-    {"scoring": {"thresholds": {"pass": 70, "marginal": 80}}},
-    {"latency": {"limits": {"ttft_p95": {"max_ratio": -1}}}},
-    {"scoring": {"group_weights": {"a": 80, "b": 30}}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"steps": [1, 5, 100]},
+        {"steps": [0, 10, 5, 100]},
+        {"stepz": [0, 100]},
+        {"scoring": {"thresholds": {"pass": 70, "marginal": 80}}},
+        {"latency": {"limits": {"ttft_p95": {"max_ratio": -1}}}},
+        {"scoring": {"group_weights": {"a": 80, "b": 30}}},
+    ],
+)
 def test_bad_policies_are_refused(bad):
     with pytest.raises(MigrateError) as exc:
         resolve_policy(bad)

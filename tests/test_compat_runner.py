@@ -2,6 +2,7 @@
 an Ollama-API old side and an OpenAI-API new side with known, deliberate differences, so every
 case kind (chat, stream, error, long_context, embeddings, metrics) runs through the real runner,
 the real protocol layer and the real checks."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,13 +12,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from migrate.compat_suite.config import build_config
 from migrate.compat_suite.runner import run_compat
+
 from migrate.report import validate_report
 
-OLD_CONTEXT = 2048          # the Ollama side silently truncates beyond this
-NEW_CONTEXT = 4096          # the OpenAI side rejects beyond this with a 400
+OLD_CONTEXT = 2048  # the Ollama side silently truncates beyond this
+NEW_CONTEXT = 4096  # the OpenAI side rejects beyond this with a 400
 MODEL = "m"
 METRICS = """# HELP vllm:num_requests_waiting Requests waiting.
 # TYPE vllm:num_requests_waiting gauge
@@ -56,7 +57,7 @@ def _answer(body: dict) -> tuple[str, list]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args) -> None:        # keep test output quiet
+    def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
     def _send(self, status: int, body, content_type: str = "application/json") -> None:
@@ -71,8 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {
             "/api/version": {"version": "0.11.6"},
             "/api/ps": {"models": [{"name": MODEL, "model": MODEL, "context_length": OLD_CONTEXT}]},
-            "/v1/models": {"object": "list", "data": [{"id": MODEL, "object": "model",
-                                                        "max_model_len": NEW_CONTEXT}]},
+            "/v1/models": {"object": "list", "data": [{"id": MODEL, "object": "model", "max_model_len": NEW_CONTEXT}]},
         }
         if self.path == "/metrics":
             self._send(200, METRICS, "text/plain; version=0.0.4")
@@ -96,9 +96,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/api/embed":
             self._send(200, {"model": MODEL, "embeddings": [_vector(t, 8) for t in body["input"]]})
         elif self.path == "/v1/embeddings":
-            self._send(200, {"object": "list", "model": MODEL, "data": [
-                {"object": "embedding", "index": i, "embedding": _vector(t, 8)}
-                for i, t in enumerate(body["input"])]})
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "model": MODEL,
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": _vector(t, 8)}
+                        for i, t in enumerate(body["input"])
+                    ],
+                },
+            )
         elif self.path == "/api/chat":
             self._ollama_chat(body)
         elif self.path == "/v1/chat/completions":
@@ -111,45 +119,76 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"model '{body.get('model')}' not found"})
             return
         content, calls = _answer(body)
-        prompt = min(_tokens(body["messages"]), OLD_CONTEXT)      # silent truncation
+        prompt = min(_tokens(body["messages"]), OLD_CONTEXT)  # silent truncation
         cap = (body.get("options") or {}).get("num_predict")
         message = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = [{"function": {"name": n, "arguments": a}} for n, a in calls]
-        done = {"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "done": True,
-                "done_reason": "length" if cap == 1 else "stop", "prompt_eval_count": prompt,
-                "eval_count": 1 if cap == 1 else 5}
+        done = {
+            "model": MODEL,
+            "created_at": "2025-01-01T00:00:00Z",
+            "done": True,
+            "done_reason": "length" if cap == 1 else "stop",
+            "prompt_eval_count": prompt,
+            "eval_count": 1 if cap == 1 else 5,
+        }
         if not body.get("stream"):
             self._send(200, {**done, "message": message}, "application/json")
             return
-        lines = [{"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "message": message, "done": False},
-                 {**done, "message": {"role": "assistant", "content": ""}}]
+        lines = [
+            {"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "message": message, "done": False},
+            {**done, "message": {"role": "assistant", "content": ""}},
+        ]
         self._send(200, "".join(json.dumps(x) + "\n" for x in lines), "application/x-ndjson")
 
     def _openai_chat(self, body: dict) -> None:
         if body.get("model") != MODEL:
-            self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                       "type": "NotFoundError", "code": 404}})
+            self._send(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist.",
+                        "type": "NotFoundError",
+                        "code": 404,
+                    }
+                },
+            )
             return
         prompt = _tokens(body["messages"])
         if prompt > NEW_CONTEXT:
-            self._send(400, {"error": {"message": "This model's maximum context length is 4096 tokens.",
-                                       "type": "BadRequestError", "code": 400}})
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "This model's maximum context length is 4096 tokens.",
+                        "type": "BadRequestError",
+                        "code": 400,
+                    }
+                },
+            )
             return
         content, calls = _answer(body)
         cap = body.get("max_tokens")
         finish = "tool_calls" if calls else ("length" if cap == 1 else "stop")
-        usage = {"prompt_tokens": prompt, "completion_tokens": 1 if cap == 1 else 5,
-                 "total_tokens": prompt + 5}
-        wire_calls = [{"id": f"call_{i}", "type": "function",
-                       "function": {"name": n, "arguments": json.dumps(a)}} for i, (n, a) in enumerate(calls)]
+        usage = {"prompt_tokens": prompt, "completion_tokens": 1 if cap == 1 else 5, "total_tokens": prompt + 5}
+        wire_calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            for i, (n, a) in enumerate(calls)
+        ]
         head = {"id": "chatcmpl-1", "created": 1, "model": MODEL}
         if not body.get("stream"):
             message = {"role": "assistant", "content": content or None}
             if wire_calls:
                 message["tool_calls"] = wire_calls
-            self._send(200, {**head, "object": "chat.completion", "usage": usage, "choices": [
-                {"index": 0, "message": message, "finish_reason": finish}]})
+            self._send(
+                200,
+                {
+                    **head,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                },
+            )
             return
         chunk = {**head, "object": "chat.completion.chunk"}
         deltas = [{"role": "assistant", "content": ""}]
@@ -177,8 +216,16 @@ def backends():
 
 
 def _run(url: str, **options) -> dict:
-    cfg = build_config(from_kind="ollama", to_kind="vllm", from_url=url, to_url=url + "/v1",
-                       model_spec=MODEL, concurrency=4, timeout=20.0, **options)
+    cfg = build_config(
+        from_kind="ollama",
+        to_kind="vllm",
+        from_url=url,
+        to_url=url + "/v1",
+        model_spec=MODEL,
+        concurrency=4,
+        timeout=20.0,
+        **options,
+    )
     return run_compat(cfg)
 
 
@@ -203,7 +250,7 @@ def test_every_case_kind_runs_and_the_report_keeps_its_contract(backends):
     # metrics kind: scraped after all other traffic, its check last, its block in the report
     assert report["checks"][-1]["check"] == "required_metrics"
     metrics = got[("observability.required_metrics", "required_metrics")]
-    assert metrics["verdict"] == "unsupported_new"          # no time_per_output_token family
+    assert metrics["verdict"] == "unsupported_new"  # no time_per_output_token family
     assert report["metrics"]["missing"] == ["time_per_output_token"]
     assert report["metrics"]["found"]["waiting_requests"] == "vllm:num_requests_waiting"
     assert report["metrics"]["url"] == backends + "/metrics"
@@ -214,6 +261,7 @@ def test_every_case_kind_runs_and_the_report_keeps_its_contract(backends):
 
 def _latency_cases():
     from migrate.compat_suite.loader import load_cases
+
     return [c for c in load_cases() if c.kind in ("chat", "stream")]
 
 
@@ -244,5 +292,7 @@ def test_an_embedding_model_runs_only_the_cases_for_embedding_models(backends, m
     report = _run(backends, check_metrics=True)
     validate_report(report)
     assert [(c["case"], c["verdict"]) for c in report["checks"]] == [
-        ("embeddings.vectors", "pass"), ("observability.required_metrics", "unsupported_new")]
+        ("embeddings.vectors", "pass"),
+        ("observability.required_metrics", "unsupported_new"),
+    ]
     assert report["latency"] == {}

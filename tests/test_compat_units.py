@@ -1,5 +1,6 @@
 """Unit tests of the compat suite: noise rule, normalisation, case loading, and each check's
 classification of the real differences listed in the test-bed reference (no engine needed)."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from migrate.compat_suite import noise
 from migrate.compat_suite.checks import REGISTRY, CaseRun, CheckContext, SideInfo
 from migrate.compat_suite.loader import Case, load_cases, parse_file
 from migrate.compat_suite.normalize import differing_fields, text_similarity, tool_call_view
+
 from migrate.cli import main
 from migrate.errors import MigrateError
 from migrate.exchange import ChatRequest, Delta, ErrorInfo, Exchange, ResponseFormat, ToolCall, Usage
@@ -48,18 +49,17 @@ def test_noise_one_old_sample_is_insufficient():
 
 
 def test_noise_noisy_field_needs_more_samples_to_decide():
-    old = ["a", "a", "b"]           # noise 2/3 of pairs differ
-    new = ["c", "c"]                # raw 1.0 > noise
+    old = ["a", "a", "b"]  # noise 2/3 of pairs differ
+    new = ["c", "c"]  # raw 1.0 > noise
     j = noise.judge_field("f", old, new, differ, noise.Thresholds(min_noisy_samples=5))
     assert j.decision == noise.INSUFFICIENT and j.needed == 3
-    many = noise.judge_field("f", old + ["a", "a"], new * 3, differ,
-                             noise.Thresholds(min_noisy_samples=5))
+    many = noise.judge_field("f", old + ["a", "a"], new * 3, differ, noise.Thresholds(min_noisy_samples=5))
     assert many.decision == noise.DIFFERS
 
 
 def test_noise_relative_threshold_applies():
-    old = ["a"] * 9 + ["b"]        # 9 of 45 pairs differ -> noise 0.2
-    new = ["a"] * 7 + ["b"] * 3    # raw = (9*3 + 1*7)/100 = 0.34
+    old = ["a"] * 9 + ["b"]  # 9 of 45 pairs differ -> noise 0.2
+    new = ["a"] * 7 + ["b"] * 3  # raw = (9*3 + 1*7)/100 = 0.34
     loose = noise.judge_field("f", old, new, differ, noise.Thresholds(relative=50))
     assert loose.decision == noise.NOISY
     strict = noise.judge_field("f", old, new, differ, noise.Thresholds(relative=10))
@@ -101,8 +101,7 @@ def test_free_text_only_by_tolerant_similarity():
 def test_builtin_cases_load_and_cover_every_category_but_observability():
     cases = load_cases()
     cats = {c.category for c in cases}
-    assert cats == {"chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
-                    "embeddings"}
+    assert cats == {"chat", "tools", "streaming", "structured", "long_context", "errors", "defaults", "embeddings"}
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids))
     # few-shot histories are spliced in, not nested
@@ -122,9 +121,13 @@ def test_user_case_file_is_validated(tmp_path: Path):
 
 def test_case_id_must_match_category_and_be_unique(tmp_path: Path):
     with pytest.raises(MigrateError, match="must start with its category"):
-        parse_file("category: chat\ncases:\n  - id: tools.x\n    request: {messages: [{role: user, content: hi}]}\n", "f.yaml")
+        parse_file(
+            "category: chat\ncases:\n  - id: tools.x\n    request: {messages: [{role: user, content: hi}]}\n", "f.yaml"
+        )
     dup = tmp_path / "dup.yaml"
-    dup.write_text("category: chat\ncases:\n  - id: chat.single_turn\n    request: {messages: [{role: user, content: hi}]}\n")
+    dup.write_text(
+        "category: chat\ncases:\n  - id: chat.single_turn\n    request: {messages: [{role: user, content: hi}]}\n"
+    )
     with pytest.raises(MigrateError, match="duplicate case id"):
         load_cases([str(dup)])
 
@@ -140,19 +143,39 @@ def test_unknown_category_filter_is_a_usage_error():
 
 
 def ctx(old_protocol="openai", new_protocol="openai", old_kind="llamacpp", new_kind="vllm"):
-    return CheckContext(old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
-                   new=SideInfo(new_kind, new_protocol, "http://new", "m", context=2048))
+    return CheckContext(
+        old=SideInfo(old_kind, old_protocol, "http://old", "m", context=2048),
+        new=SideInfo(new_kind, new_protocol, "http://new", "m", context=2048),
+    )
 
 
 def case(cid, category, **params):
     return Case(id=cid, category=category, params=params)
 
 
-def ex(content="", *, calls=(), status=200, error=None, finish="stop", protocol="openai",
-       request=None, deltas=(), usage=None, lines=None):
-    e = Exchange(request=request or ChatRequest(model="m"), protocol=protocol, status=status,
-                 content=content, tool_calls=list(calls), finish_reason=finish, error=error,
-                 deltas=list(deltas))
+def ex(
+    content="",
+    *,
+    calls=(),
+    status=200,
+    error=None,
+    finish="stop",
+    protocol="openai",
+    request=None,
+    deltas=(),
+    usage=None,
+    lines=None,
+):
+    e = Exchange(
+        request=request or ChatRequest(model="m"),
+        protocol=protocol,
+        status=status,
+        content=content,
+        tool_calls=list(calls),
+        finish_reason=finish,
+        error=error,
+        deltas=list(deltas),
+    )
     if usage:
         e.usage = Usage(prompt_tokens=usage[0], completion_tokens=usage[1], reported=True)
     if lines is not None:
@@ -163,8 +186,9 @@ def ex(content="", *, calls=(), status=200, error=None, finish="stop", protocol=
 def test_tools_same_calls_with_different_encoding_pass():
     old = [ex(calls=[ToolCall.from_wire("get_weather", {"city": "Paris"})], protocol="ollama")] * 2
     new = [ex(calls=[ToolCall.from_wire("get_weather", '{"city": "Paris"}')], finish="tool_calls")]
-    r = REGISTRY["tool_call_structure"](case("tools.single_call", "tools"), CaseRun(None, old, new),
-                                        ctx("ollama", "openai", "ollama"))
+    r = REGISTRY["tool_call_structure"](
+        case("tools.single_call", "tools"), CaseRun(None, old, new), ctx("ollama", "openai", "ollama")
+    )
     assert r["verdict"] == "pass", r["detail"]
 
 
@@ -180,8 +204,9 @@ def test_tool_choice_on_ollama_is_unsupported_old_not_regression():
     req = ChatRequest(model="m", tool_choice="required")
     old = [ex("text only", request=req, protocol="ollama")] * 2
     new = [ex(calls=[ToolCall.from_wire("get_weather", "{}")], request=req, finish="tool_calls")]
-    r = REGISTRY["tool_choice"](case("tools.tool_choice_required", "tools"), CaseRun(None, old, new),
-                                ctx("ollama", "openai", "ollama"))
+    r = REGISTRY["tool_choice"](
+        case("tools.tool_choice_required", "tools"), CaseRun(None, old, new), ctx("ollama", "openai", "ollama")
+    )
     assert r["verdict"] == "unsupported_old"
 
 
@@ -192,8 +217,11 @@ def _err(status, body, etype):
 def test_unknown_model_404_vs_200_is_regression():
     old = [_err(404, '{"error":"model \'x\' not found"}', "not_found")]
     new = [ex("Hello!")]
-    r = REGISTRY["error_contract"](case("errors.unknown_model", "errors", error="unknown_model"),
-                                   CaseRun(None, old, new), ctx("ollama", "openai", "ollama"))
+    r = REGISTRY["error_contract"](
+        case("errors.unknown_model", "errors", error="unknown_model"),
+        CaseRun(None, old, new),
+        ctx("ollama", "openai", "ollama"),
+    )
     assert r["verdict"] == "regression" and "serves it silently" in r["detail"]
 
 
@@ -208,9 +236,15 @@ def test_malformed_body_400_vs_500_is_regression_and_reverse_is_improvement():
 
 def _long_run(old_ex, new_ex, sent=2250):
     run = CaseRun(None)
-    run.aux["prompts"] = {"110pct": {"fraction": 1.1, "needles": {"start": "AMBER"},
-                                     "sent": {"old": sent, "new": sent},
-                                     "old": [old_ex], "new": [new_ex]}}
+    run.aux["prompts"] = {
+        "110pct": {
+            "fraction": 1.1,
+            "needles": {"start": "AMBER"},
+            "sent": {"old": sent, "new": sent},
+            "old": [old_ex],
+            "new": [new_ex],
+        }
+    }
     return run
 
 
@@ -246,8 +280,12 @@ def test_first_delta_null_vs_empty_content_is_not_a_difference():
     req = ChatRequest(model="m", stream=True)
 
     def stream(first_content):
-        d = [Delta(t=0.0, role="assistant", content=first_content), Delta(t=0.1, content="Hi"),
-             Delta(t=0.2, finish_reason="stop"), Delta(t=0.3, usage=True)]
+        d = [
+            Delta(t=0.0, role="assistant", content=first_content),
+            Delta(t=0.1, content="Hi"),
+            Delta(t=0.2, finish_reason="stop"),
+            Delta(t=0.3, usage=True),
+        ]
         return ex("Hi", request=req, deltas=d)
 
     plain = ex("Hi")
@@ -259,8 +297,12 @@ def test_first_delta_null_vs_empty_content_is_not_a_difference():
 
 def test_stream_with_two_finish_reasons_is_regression():
     req = ChatRequest(model="m", stream=True)
-    good = [Delta(t=0, role="assistant"), Delta(t=1, content="Hi"), Delta(t=2, finish_reason="stop"),
-            Delta(t=3, usage=True)]
+    good = [
+        Delta(t=0, role="assistant"),
+        Delta(t=1, content="Hi"),
+        Delta(t=2, finish_reason="stop"),
+        Delta(t=3, usage=True),
+    ]
     bad = good[:3] + [Delta(t=2.5, finish_reason="stop"), Delta(t=3, usage=True)]
     plain = ex("Hi")
     run = CaseRun(None, [ex("Hi", request=req, deltas=good)] * 2, [ex("Hi", request=req, deltas=bad)])
@@ -273,13 +315,17 @@ def test_noisy_old_field_is_not_a_regression():
     # defaults: without a pinned temperature the old backend disagrees with itself on finish_reason
     old = [ex("a", finish="stop"), ex("b b b", finish="length")]
     new = [ex("c", finish="length")]
-    r = REGISTRY["default_behaviour"](case("defaults.no_sampling_parameters", "defaults"),
-                                      CaseRun(None, old, new), ctx())
+    r = REGISTRY["default_behaviour"](
+        case("defaults.no_sampling_parameters", "defaults"), CaseRun(None, old, new), ctx()
+    )
     assert r["verdict"] == "pass" and "ends_by_itself" in r["old"]["_noisy_fields"]
     # ...but when the old backend always ended by itself and the new one hits the cap, it counts
     steady = [ex("a", finish="stop"), ex("b", finish="stop")]
-    r = REGISTRY["default_behaviour"](case("defaults.no_sampling_parameters", "defaults"),
-                                      CaseRun(None, steady, [ex("c c c", finish="length")]), ctx())
+    r = REGISTRY["default_behaviour"](
+        case("defaults.no_sampling_parameters", "defaults"),
+        CaseRun(None, steady, [ex("c c c", finish="length")]),
+        ctx(),
+    )
     assert r["verdict"] == "regression" and r["category"] == "defaults"
 
 
@@ -290,7 +336,7 @@ def test_noisy_old_field_is_not_a_regression():
 def _dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]     # closed on exit: nothing listens there
+        return s.getsockname()[1]  # closed on exit: nothing listens there
 
 
 def test_cli_missing_options_is_usage_error():
@@ -301,8 +347,24 @@ def test_cli_missing_options_is_usage_error():
 def test_cli_bad_case_file_is_one_line_exit_2(tmp_path: Path):
     f = tmp_path / "c.yaml"
     f.write_text("category: [\n")
-    res = CliRunner().invoke(main, ["compat", "--from", "ollama", "--to", "vllm", "--from-url", "http://x",
-                                    "--to-url", "http://y", "--model", "m", "--cases", str(f)])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compat",
+            "--from",
+            "ollama",
+            "--to",
+            "vllm",
+            "--from-url",
+            "http://x",
+            "--to-url",
+            "http://y",
+            "--model",
+            "m",
+            "--cases",
+            str(f),
+        ],
+    )
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "c.yaml" in res.output
 
@@ -310,9 +372,26 @@ def test_cli_bad_case_file_is_one_line_exit_2(tmp_path: Path):
 def test_cli_unreachable_backend_exits_3_with_valid_report(tmp_path: Path):
     out = tmp_path / "r.json"
     url = f"http://127.0.0.1:{_dead_port()}"
-    res = CliRunner().invoke(main, ["compat", "--from", "ollama", "--to", "vllm", "--from-url", url,
-                                    "--to-url", url, "--model", "m", "--json", str(out), "--quiet",
-                                    "--reduced"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compat",
+            "--from",
+            "ollama",
+            "--to",
+            "vllm",
+            "--from-url",
+            url,
+            "--to-url",
+            url,
+            "--model",
+            "m",
+            "--json",
+            str(out),
+            "--quiet",
+            "--reduced",
+        ],
+    )
     assert res.exit_code == 3, res.output
     report = json.loads(out.read_text())
     validate_report(report)
@@ -326,10 +405,23 @@ def test_cli_gateway_picks_ollama_as_old_and_heaviest_as_new(tmp_path: Path):
         "models:\n  support-assistant-prod:\n    contract: openai-chat\n    backends:\n"
         f"      - {{name: current-ollama-dev, weight: 10, base_url: '{dead}'}}\n"
         f"      - {{name: vllm-a, weight: 90, base_url: '{dead}/v1',"
-        " required_metrics: [time_to_first_token]}\n")
+        " required_metrics: [time_to_first_token]}\n"
+    )
     out = tmp_path / "r.json"
-    res = CliRunner().invoke(main, ["compat", "--gateway", str(gw), "--alias", "support-assistant-prod",
-                                    "--json", str(out), "--quiet", "--reduced"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compat",
+            "--gateway",
+            str(gw),
+            "--alias",
+            "support-assistant-prod",
+            "--json",
+            str(out),
+            "--quiet",
+            "--reduced",
+        ],
+    )
     assert res.exit_code == 3, res.output
     report = json.loads(out.read_text())
     assert report["old"]["protocol"] == "ollama" and report["new"]["protocol"] == "openai"
@@ -340,7 +432,9 @@ def test_cli_gateway_picks_ollama_as_old_and_heaviest_as_new(tmp_path: Path):
 
 def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
     from migrate.compat_suite.checks.observability import DEFAULT_REQUIRED, families, resolve
+
     from tests.conftest import realdata_dir
+
     text = (realdata_dir() / "vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom").read_text()
     exposed = families(text)
     got = resolve(DEFAULT_REQUIRED, "vllm", exposed)
@@ -357,6 +451,7 @@ def test_metrics_resolved_to_engine_names_on_a_real_vllm_scrape():
 
 def test_embeddings_compare_says_reindex():
     from migrate.compat_suite.checks.embeddings import compare
+
     a = [[1.0, 0.0], [0.0, 1.0]]
     assert compare(a, a)[0] == "pass"
     verdict, detail, _, new = compare(a, [[0.0, 1.0], [1.0, 0.0]])
@@ -366,12 +461,14 @@ def test_embeddings_compare_says_reindex():
 
 def test_embedding_vectors_is_an_ordinary_check_on_the_protocol_result():
     from migrate.protocol import Embeddings
+
     c = case("embeddings.vectors", "embeddings")
     same = [[0.6, 0.8]]
     run = CaseRun(c)
-    run.aux["embeddings"] = {"old": [Embeddings("ollama", same, status=200)],
-                             "new": [Embeddings("openai", None, status=404,
-                                                error=ErrorInfo("not_found", "model not found", 404))]}
+    run.aux["embeddings"] = {
+        "old": [Embeddings("ollama", same, status=200)],
+        "new": [Embeddings("openai", None, status=404, error=ErrorInfo("not_found", "model not found", 404))],
+    }
     r = REGISTRY["embedding_vectors"](c, run, ctx("ollama"))
     assert r["verdict"] == "unsupported_new" and r["critical"] is False
     assert r["detail"] == "The new backend returned no vectors (HTTP 404: model not found)."
@@ -383,6 +480,7 @@ def test_embedding_vectors_is_an_ordinary_check_on_the_protocol_result():
 
 def _metrics_run(scrape):
     from migrate.compat_suite.runner import metrics_case
+
     c = metrics_case(["waiting_requests", "kv_cache_usage"])
     run = CaseRun(c)
     run.aux["metrics"] = {"old": [], "new": [scrape]}
@@ -391,7 +489,9 @@ def _metrics_run(scrape):
 
 def test_required_metrics_is_an_ordinary_check_with_its_report_block():
     from migrate.compat_suite.checks.observability import report_section
+
     from migrate.protocol import HttpResult
+
     text = "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.5\n"
     c, run = _metrics_run(HttpResult(200, {}, text, None, None, 0.01))
     r = REGISTRY["required_metrics"](c, run, ctx())
@@ -399,12 +499,15 @@ def test_required_metrics_is_an_ordinary_check_with_its_report_block():
     assert r["samples"] == {"old": 0, "new": 1}
     key, block = report_section(c, run, ctx())
     assert key == "metrics" and block == {
-        "url": "http://new/metrics", "required": ["waiting_requests", "kv_cache_usage"],
+        "url": "http://new/metrics",
+        "required": ["waiting_requests", "kv_cache_usage"],
         "found": {"waiting_requests": "vllm:num_requests_waiting", "kv_cache_usage": "vllm:kv_cache_usage_perc"},
-        "missing": []}
+        "missing": [],
+    }
     # no /metrics at all (llama.cpp without --metrics): unsupported, with the scrape as evidence
-    c, run = _metrics_run(HttpResult(404, {}, "404 page not found", None,
-                                     ErrorInfo("not_found", "404 page not found", 404), 0.01))
+    c, run = _metrics_run(
+        HttpResult(404, {}, "404 page not found", None, ErrorInfo("not_found", "404 page not found", 404), 0.01)
+    )
     r = REGISTRY["required_metrics"](c, run, ctx())
     assert r["verdict"] == "unsupported_new" and "HTTP 404" in r["detail"] and "--metrics" in r["detail"]
     assert r["transcripts"]["new"][0]["url"] == "http://new/metrics"
@@ -415,13 +518,16 @@ def test_required_metrics_is_an_ordinary_check_with_its_report_block():
 def test_case_kinds_and_checks_cover_the_case_schema():
     from migrate.compat_suite.kinds import CASE_KINDS
     from migrate.compat_suite.loader import schema
+
     case_def = schema()["$defs"]["case"]["properties"]
     kinds = set(case_def["kind"]["enum"])
-    assert kinds <= set(CASE_KINDS) and set(CASE_KINDS) - kinds == {"metrics"}    # metrics: built by the runner
+    assert kinds <= set(CASE_KINDS) and set(CASE_KINDS) - kinds == {"metrics"}  # metrics: built by the runner
     assert set(case_def["checks"]["items"]["enum"]) <= set(REGISTRY)
     # a kind's own default check wins over its category's; a kind that needs messages says so
-    got = parse_file("category: embeddings\ncases:\n  - id: embeddings.mine\n    kind: embeddings\n"
-                     "    request: {input: [a]}\n", "e.yaml")
+    got = parse_file(
+        "category: embeddings\ncases:\n  - id: embeddings.mine\n    kind: embeddings\n    request: {input: [a]}\n",
+        "e.yaml",
+    )
     assert got[0].checks == ["embedding_vectors"]
     with pytest.raises(MigrateError, match="needs request.messages"):
         parse_file("category: streaming\ncases:\n  - id: streaming.x\n    kind: stream\n    request: {}\n", "s.yaml")
@@ -429,6 +535,7 @@ def test_case_kinds_and_checks_cover_the_case_schema():
 
 def test_ollama_default_context_by_version():
     from migrate.compat_suite.runner import _ollama_default_context
+
     assert _ollama_default_context("0.6.6")[0] == 2048
     assert _ollama_default_context("0.11.6")[0] == 4096
     n, source = _ollama_default_context("0.16.0")
@@ -454,23 +561,36 @@ def test_parallel_call_order_is_not_a_difference_but_values_are():
 
 
 def _server_error(status=500, etype="server_error", protocol="openai", request=None):
-    return ex(status=status, error=ErrorInfo(etype, "CUDA out of memory", status), finish="error",
-              protocol=protocol, request=request, lines=['{"error":{"message":"CUDA out of memory"}}'])
+    return ex(
+        status=status,
+        error=ErrorInfo(etype, "CUDA out of memory", status),
+        finish="error",
+        protocol=protocol,
+        request=request,
+        lines=['{"error":{"message":"CUDA out of memory"}}'],
+    )
 
 
 def _timeout(request=None):
-    e = ex(status=None, error=ErrorInfo("read_timeout", "no response headers within 180 s"),
-           finish="error", request=request)
+    e = ex(
+        status=None,
+        error=ErrorInfo("read_timeout", "no response headers within 180 s"),
+        finish="error",
+        request=request,
+    )
     e.status = None
     return e
 
 
 def _tool_stream(req, *, city="Paris", finish="tool_calls", protocol="openai"):
     call = ToolCall.from_wire("get_weather", {"city": city})
-    d = [Delta(t=0, role="assistant"),
-         Delta(t=1, tool_call_index=0, tool_call_id="call_x", tool_name="get_weather"),
-         Delta(t=2, tool_call_index=0, arguments_fragment=f'{{"city": "{city}"}}'),
-         Delta(t=3, finish_reason=finish), Delta(t=4, usage=True)]
+    d = [
+        Delta(t=0, role="assistant"),
+        Delta(t=1, tool_call_index=0, tool_call_id="call_x", tool_name="get_weather"),
+        Delta(t=2, tool_call_index=0, arguments_fragment=f'{{"city": "{city}"}}'),
+        Delta(t=3, finish_reason=finish),
+        Delta(t=4, usage=True),
+    ]
     return ex(calls=[call], request=req, deltas=d, finish=finish, protocol=protocol)
 
 
@@ -504,16 +624,15 @@ def test_unknown_direction_with_an_unmeasured_side_is_inconclusive():
     # A quality field (better-rule) that is None on one side was not measured there: comparing
     # None with True says nothing about the new backend.
     from migrate.compat_suite.checks.base import Field, judge, true_is_better
+
     fields = [Field("status"), Field("q", better=true_is_better)]
     old = [{"status": "2xx", "q": None}, {"status": "2xx", "q": None}]
     new = [{"status": "2xx", "q": True}]
-    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[],
-              ctx=ctx())
+    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[], ctx=ctx())
     assert r["verdict"] == "inconclusive" and "q" in r["detail"], r["detail"]
     # ...but a measured False -> True is still an improvement
     old = [{"status": "2xx", "q": False}, {"status": "2xx", "q": False}]
-    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[],
-              ctx=ctx())
+    r = judge(case("chat.x", "chat"), "response_structure", fields, old, new, old_ex=[], new_ex=[], ctx=ctx())
     assert r["verdict"] == "improvement"
 
 
@@ -526,7 +645,7 @@ def test_old_http_500_is_excluded_from_noise_not_absorbed_as_pass():
     r = REGISTRY["response_structure"](c, CaseRun(None, old, new), ctx())
     assert r["verdict"] == "inconclusive", r["detail"]
     assert r["needed_samples"] == 1 and "HTTP 500" in r["detail"]
-    assert r["transcripts"]["old"]          # the failure itself is shown as evidence
+    assert r["transcripts"]["old"]  # the failure itself is shown as evidence
     # the same with identical answers: still not a pass (the noise was never estimated)
     r = REGISTRY["response_structure"](c, CaseRun(None, old, [ex("Hello there", finish="stop")]), ctx())
     assert r["verdict"] == "inconclusive" and r["needed_samples"] == 1
@@ -571,8 +690,11 @@ def test_expected_5xx_is_an_observation_not_an_infra_failure():
     r = REGISTRY["error_contract"](c, CaseRun(None, [_server_error()], [_server_error()]), ctx())
     assert r["verdict"] == "pass"
     # a user case that declares the status it expects (the case schema accepts it)
-    (c,) = parse_file("category: chat\ncases:\n  - id: chat.overload\n    params: {expected_statuses: [503]}\n"
-                      "    request: {messages: [{role: user, content: hi}]}\n", "mine.yaml")
+    (c,) = parse_file(
+        "category: chat\ncases:\n  - id: chat.overload\n    params: {expected_statuses: [503]}\n"
+        "    request: {messages: [{role: user, content: hi}]}\n",
+        "mine.yaml",
+    )
     old = [_server_error(503, "overloaded"), _server_error(503, "overloaded")]
     r = REGISTRY["response_structure"](c, CaseRun(None, old, [ex("Hi")]), ctx())
     assert r["verdict"] == "regression" and "status" in r["detail"], r["detail"]
@@ -580,8 +702,7 @@ def test_expected_5xx_is_an_observation_not_an_infra_failure():
 
 def test_long_context_old_server_error_is_error_not_improvement():
     c = case("long_context.needles", "long_context")
-    out = REGISTRY["context_window"](c, _long_run(_server_error(), ex("codes", usage=(2240, 8))),
-                                     ctx())
+    out = REGISTRY["context_window"](c, _long_run(_server_error(), ex("codes", usage=(2240, 8))), ctx())
     assert out[0]["verdict"] == "error" and "HTTP 500" in out[0]["detail"], out[0]["detail"]
     # a new-side 5xx where the old side served the prompt stays a regression
     out = REGISTRY["context_window"](c, _long_run(ex("codes", usage=(2240, 8)), _server_error()), ctx())
@@ -600,18 +721,25 @@ def test_tool_call_finish_length_after_identical_call_is_not_a_structure_regress
     assert r["verdict"] == "pass", r["detail"]
     # ...but a call that is lost, or whose arguments were cut by the length cap, still counts
     cut = ToolCall.from_wire("get_weather", '{"city": "Mad')
-    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex(calls=[cut], finish="length")]),
-                                        ctx("ollama", "openai", "ollama"))
+    r = REGISTRY["tool_call_structure"](
+        c, CaseRun(None, old, [ex(calls=[cut], finish="length")]), ctx("ollama", "openai", "ollama")
+    )
     assert r["verdict"] == "regression" and r["critical"] and "arguments" in r["detail"]
-    r = REGISTRY["tool_call_structure"](c, CaseRun(None, old, [ex("Madrid is sunny", finish="length")]),
-                                        ctx("ollama", "openai", "ollama"))
+    r = REGISTRY["tool_call_structure"](
+        c, CaseRun(None, old, [ex("Madrid is sunny", finish="length")]), ctx("ollama", "openai", "ollama")
+    )
     assert r["verdict"] == "regression" and "made_a_call" in r["detail"]
 
 
 def test_forced_tool_choice_cases_leave_room_for_arguments():
     # testbed.md: forced tool_choice (required / named) on vLLM needs >= 60 max_tokens.
-    forced = [c for c in load_cases() if c.category in ("tools", "streaming")
-              and c.request.get("tools") and c.request.get("tool_choice") not in (None, "auto", "none")]
+    forced = [
+        c
+        for c in load_cases()
+        if c.category in ("tools", "streaming")
+        and c.request.get("tools")
+        and c.request.get("tool_choice") not in (None, "auto", "none")
+    ]
     assert {c.id for c in forced} >= {"tools.tool_choice_required", "tools.tool_choice_named"}
     assert all(c.request["max_tokens"] >= 60 for c in forced), [(c.id, c.request["max_tokens"]) for c in forced]
 
@@ -620,8 +748,9 @@ def test_tool_choice_new_5xx_is_regression_not_an_unknown():
     req = ChatRequest(model="m", tool_choice="required")
     call = ToolCall.from_wire("get_weather", '{"city": "Rome"}')
     old = [ex(calls=[call], request=req, finish="tool_calls")] * 2
-    r = REGISTRY["tool_choice"](case("tools.tool_choice_required", "tools"),
-                                CaseRun(None, old, [_server_error(request=req)]), ctx())
+    r = REGISTRY["tool_choice"](
+        case("tools.tool_choice_required", "tools"), CaseRun(None, old, [_server_error(request=req)]), ctx()
+    )
     assert r["verdict"] == "regression" and "5xx" in r["detail"], r["detail"]
 
 
@@ -629,13 +758,17 @@ def test_a_repeated_identical_call_dropped_is_an_improvement_not_a_regression():
     # Measured on real engines: with forced tool_choice the old side (which ignores it) emitted the
     # same call twice and vLLM once. The app would have executed the tool twice on the old backend.
     from migrate.compat_suite.checks.tools import observe
+
     from migrate.exchange import ToolCall
+
     def ex(n):
         e = Exchange(request=ChatRequest(model="m"), status=200, finish_reason="tool_calls")
         e.tool_calls = [ToolCall(name="get_weather", arguments={"city": "Paris"}) for _ in range(n)]
         return e
+
     old, new = observe(ex(2)), observe(ex(1))
     assert old["calls"] == new["calls"] == 1
     assert (old["repeated_calls"], new["repeated_calls"]) == (1, 0)
     from migrate.compat_suite.checks.tools import fewer_repeats_is_better
+
     assert fewer_repeats_is_better(1, 0) is True and fewer_repeats_is_better(0, 1) is False

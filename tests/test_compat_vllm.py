@@ -14,6 +14,7 @@ tool_choice stops after one: "calls 2 -> 1") and, for tool_choice "required", on
 constraining the output (unconstrained in one of three runs: raw "<tool_call>" text, no
 tool_calls), neither of which is a protocol guarantee.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,9 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from migrate.compat_suite.checks.observability import DEFAULT_REQUIRED
 from migrate.compat_suite.loader import load_cases
+
 from migrate.cli import main
 from migrate.protocol import fetch
 from migrate.report import validate_report
@@ -43,11 +44,26 @@ OLD_NUM_CTX = 2048
 def compat(ollama_server, vllm_server, tmp_path_factory):
     out = tmp_path_factory.mktemp("compat_vllm") / "report.json"
     started = time.monotonic()
-    res = CliRunner().invoke(main, [
-        "compat", "--from", "ollama", "--to", "vllm",
-        "--from-url", ollama_server.url, "--to-url", vllm_server.url + "/v1",
-        "--model", f"{ollama_server.model}={SERVED_MODEL_NAME}",
-        "--check-metrics", "--json", str(out), "--quiet"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compat",
+            "--from",
+            "ollama",
+            "--to",
+            "vllm",
+            "--from-url",
+            ollama_server.url,
+            "--to-url",
+            vllm_server.url + "/v1",
+            "--model",
+            f"{ollama_server.model}={SERVED_MODEL_NAME}",
+            "--check-metrics",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+    )
     elapsed = time.monotonic() - started
     print(f"[compat-vllm] compat run took {elapsed:.1f} s (exit {res.exit_code})", file=sys.stderr)
     assert out.exists(), (res.exit_code, res.output)
@@ -76,8 +92,7 @@ def test_whole_builtin_suite_ran_against_real_vllm(compat):
     counts = report["summary"]["counts"]
     assert sum(counts.values()) == len(report["checks"])
     # `error` = nothing observed (transport faults): every check must rest on real answers.
-    assert counts["error"] == 0, [(c["case"], c["detail"]) for c in report["checks"]
-                                  if c["verdict"] == "error"]
+    assert counts["error"] == 0, [(c["case"], c["detail"]) for c in report["checks"] if c["verdict"] == "error"]
 
 
 def test_unknown_model_404_on_both_with_each_protocols_error_body(compat):
@@ -158,7 +173,7 @@ def test_defaults_case_without_sampling_parameters_served_within_limit(compat):
     # No sampling parameters on the wire: each side falls back to its own defaults (Ollama's
     # Modelfile/runner defaults, vLLM's generation_config). What is protocol: both answer, both
     # report usage, and the one parameter sent (max_tokens) caps both.
-    row = _row(compat[1], "defaults.no_sampling_parameters", None)     # its one check
+    row = _row(compat[1], "defaults.no_sampling_parameters", None)  # its one check
     assert row["verdict"] != "error"
     for side in ("old", "new"):
         assert row[side]["status"] == "2xx"
@@ -173,8 +188,10 @@ def test_check_metrics_finds_required_metrics_under_vllm_names(compat, vllm_serv
     found = metrics["found"]
     # engines.md §1 (vLLM metrics table): the real V1 names.
     assert found["time_to_first_token"] == "vllm:time_to_first_token_seconds"
-    assert found["time_per_output_token"] in ("vllm:inter_token_latency_seconds",
-                                              "vllm:request_time_per_output_token_seconds")
+    assert found["time_per_output_token"] in (
+        "vllm:inter_token_latency_seconds",
+        "vllm:request_time_per_output_token_seconds",
+    )
     assert found["waiting_requests"] == "vllm:num_requests_waiting"
     assert found["kv_cache_usage"] == "vllm:kv_cache_usage_perc"
     # ...and they are really exposed: checked against the server's own /metrics, not the catalogue.

@@ -1,4 +1,5 @@
 """User YAML/JSON files fail with one line naming the file (and the line), exit 2."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The engine registry is the only list of engine kinds, and what it says matches its consumers."""
+
 from __future__ import annotations
 
 import ast
@@ -57,8 +58,10 @@ def test_pending_list_only_names_existing_offenders():
 
 def test_detector_catches_a_planted_list():
     known = set(engines.ids())
-    tree = ast.parse('X = ("vllm", "sglang")\nY = {"tgi": 1, "mlc": 2}\nZ = ("vllm",)\n'
-                     'P = ("ollama", "openai")\nD = {"ollama": 1, "model": 2}\n')
+    tree = ast.parse(
+        'X = ("vllm", "sglang")\nY = {"tgi": 1, "mlc": 2}\nZ = ("vllm",)\n'
+        'P = ("ollama", "openai")\nD = {"ollama": 1, "model": 2}\n'
+    )
     assert [line for line, _ in _engine_literals(tree, known)] == [1, 2]
 
 

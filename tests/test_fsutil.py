@@ -1,4 +1,5 @@
 """migrate.fsutil.write_atomic: the one atomic writer behind reports, inventory, plan, generate and gateway,\nand its one file-mode policy."""
+
 import os
 import stat
 
@@ -62,7 +63,7 @@ def test_failed_write_removes_temp_and_keeps_target(tmp_path):
     target.write_text("original")
 
     with pytest.raises(TypeError):
-        write_atomic(target, object())          # neither str nor bytes: the write itself fails
+        write_atomic(target, object())  # neither str nor bytes: the write itself fails
     assert target.read_text() == "original"
     assert _leftovers(tmp_path) == []
 
@@ -72,7 +73,7 @@ def test_failed_rename_removes_temp_and_keeps_target(tmp_path, monkeypatch):
     target.write_text("original")
 
     def refuse(src, dst):
-        assert os.path.exists(src)              # the temp file really existed before cleanup
+        assert os.path.exists(src)  # the temp file really existed before cleanup
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(fsutil.os, "replace", refuse)
@@ -114,18 +115,19 @@ def test_keep_mode_and_crlf_when_editing_a_users_file(tmp_path):
     write_atomic(target, "# comment\r\nvalue: 2\r\n", mode=fsutil.KEEP, newline="")
     assert target.read_bytes() == b"# comment\r\nvalue: 2\r\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    write_atomic(tmp_path / "new.yaml", "x", mode=fsutil.KEEP)       # nothing to keep: private
+    write_atomic(tmp_path / "new.yaml", "x", mode=fsutil.KEEP)  # nothing to keep: private
     assert stat.S_IMODE((tmp_path / "new.yaml").stat().st_mode) == 0o600
 
 
 def test_mode_policy_constants():
     assert (fsutil.PRIVATE, fsutil.PUBLIC, fsutil.EXECUTABLE) == (0o600, 0o644, 0o755)
     for name in ("PRIVATE", "PUBLIC", "EXECUTABLE", "KEEP"):
-        assert name in fsutil.__doc__                       # the policy is documented where it is applied
+        assert name in fsutil.__doc__  # the policy is documented where it is applied
 
 
 def test_generate_write_tree_creates_dirs_and_applies_each_mode(tmp_path):
     from migrate.generate import write_tree
+
     write_tree({"a/b/run.sh": ("echo hi\n", fsutil.EXECUTABLE), "a/notes.md": ("x\n", fsutil.PUBLIC)}, str(tmp_path))
     assert (tmp_path / "a" / "b" / "run.sh").read_text() == "echo hi\n"
     assert stat.S_IMODE((tmp_path / "a" / "b" / "run.sh").stat().st_mode) == 0o755
@@ -140,6 +142,7 @@ def test_policy_at_the_command_line(tmp_path):
     from click.testing import CliRunner
 
     from migrate.cli import main
+
     app = Path(__file__).parent / "fixtures" / "code" / "app"
     r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--code", str(app), "-o", str(tmp_path / "inv.json")])
     assert r.exit_code == 0, r.output

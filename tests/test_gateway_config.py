@@ -1,4 +1,5 @@
 """Gateway config: validation with line numbers, weight changes that touch only the weights."""
+
 from __future__ import annotations
 
 import os
@@ -27,18 +28,29 @@ def test_contract_example_is_valid(gw):
     assert gateway.validate_file(gw) == []
 
 
-@pytest.mark.parametrize("edit,line,fragment", [
-    (("weight: 5\n", "weight: 15\n"), 6, "weights sum to 110"),
-    (("name: vllm-h100-a", "name: current-ollama-dev"), 11, "used twice"),
-    (("http://127.0.0.1:8000/v1", "http//127.0.0.1:8000/v1"), 13, "must start with http"),
-    (("http://127.0.0.1:8000/v1", "http://127.0.0.1:80000/v1"), 13, "not a valid URL"),
-    (("http://127.0.0.1:8000/v1", "http://user:secret@127.0.0.1:8000/v1"), 13, "credentials"),
-    (("default_timeout_seconds: 90", "default_timeout_seconds: 0"), 5, "default_timeout_seconds"),
-    (("waiting_requests, kv_cache_usage", "waiting_requests, gpu_melt_rate"), 14, "unknown required metric 'gpu_melt_rate'"),
-    (("weight: 95", "weight: '95'"), 8, "is not of type 'integer'"),
-    (("    backends:\n      - name: current", "    backendz:\n      - name: current"), 3, "'backends' is a required"),
-    (("  - {name: ollama-embed, weight: 100", "  - {name: ollama-embed, weight: [100"), 20, "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "edit,line,fragment",
+    [
+        (("weight: 5\n", "weight: 15\n"), 6, "weights sum to 110"),
+        (("name: vllm-h100-a", "name: current-ollama-dev"), 11, "used twice"),
+        (("http://127.0.0.1:8000/v1", "http//127.0.0.1:8000/v1"), 13, "must start with http"),
+        (("http://127.0.0.1:8000/v1", "http://127.0.0.1:80000/v1"), 13, "not a valid URL"),
+        (("http://127.0.0.1:8000/v1", "http://user:secret@127.0.0.1:8000/v1"), 13, "credentials"),
+        (("default_timeout_seconds: 90", "default_timeout_seconds: 0"), 5, "default_timeout_seconds"),
+        (
+            ("waiting_requests, kv_cache_usage", "waiting_requests, gpu_melt_rate"),
+            14,
+            "unknown required metric 'gpu_melt_rate'",
+        ),
+        (("weight: 95", "weight: '95'"), 8, "is not of type 'integer'"),
+        (
+            ("    backends:\n      - name: current", "    backendz:\n      - name: current"),
+            3,
+            "'backends' is a required",
+        ),
+        (("  - {name: ollama-embed, weight: 100", "  - {name: ollama-embed, weight: [100"), 20, "invalid YAML"),
+    ],
+)
 def test_problems_point_at_the_line(gw, edit, line, fragment):
     old, new = edit
     assert old in GATEWAY
@@ -54,8 +66,10 @@ def test_queue_depth_alias_is_known_and_kind_checks_the_engine(gw):
     text = GATEWAY.replace("waiting_requests, kv_cache_usage", "queue_depth")
     assert gateway.validate_text(text) == []
     # TGI exposes no TTFT histogram, so requiring it from a tgi backend cannot be met.
-    text = GATEWAY.replace('        base_url: "http://127.0.0.1:8000/v1"',
-                           '        kind: tgi\n        base_url: "http://127.0.0.1:8000/v1"')
+    text = GATEWAY.replace(
+        '        base_url: "http://127.0.0.1:8000/v1"',
+        '        kind: tgi\n        base_url: "http://127.0.0.1:8000/v1"',
+    )
     msgs = [p.message for p in gateway.validate_text(text)]
     assert any("tgi exposes no metric for 'time_to_first_token'" in m for m in msgs)
 
@@ -82,18 +96,22 @@ def test_validate_cli_exit_codes(gw, tmp_path):
     assert r.exit_code == 2 and "Traceback" not in r.output
     r = runner.invoke(main, ["validate", "--json", str(bad)])
     import json
+
     doc = json.loads(r.stdout)
     assert doc["valid"] is False and doc["problems"][0]["line"] == 6
 
 
-@pytest.mark.parametrize("current,backend,weight,expected", [
-    ({"a": 95, "b": 5}, "b", 10, {"a": 90, "b": 10}),
-    ({"a": 0, "b": 90, "c": 10}, "c", 25, {"a": 0, "b": 75, "c": 25}),
-    ({"a": 50, "b": 25, "c": 25}, "a", 0, {"a": 0, "b": 50, "c": 50}),
-    ({"a": 100, "b": 0, "c": 0}, "a", 0, {"a": 0, "b": 50, "c": 50}),
-    ({"a": 60, "b": 30, "c": 10}, "c", 5, {"a": 63, "b": 32, "c": 5}),
-    ({"a": 1, "b": 1, "c": 98}, "c", 1, {"a": 50, "b": 49, "c": 1}),
-])
+@pytest.mark.parametrize(
+    "current,backend,weight,expected",
+    [
+        ({"a": 95, "b": 5}, "b", 10, {"a": 90, "b": 10}),
+        ({"a": 0, "b": 90, "c": 10}, "c", 25, {"a": 0, "b": 75, "c": 25}),
+        ({"a": 50, "b": 25, "c": 25}, "a", 0, {"a": 0, "b": 50, "c": 50}),
+        ({"a": 100, "b": 0, "c": 0}, "a", 0, {"a": 0, "b": 50, "c": 50}),
+        ({"a": 60, "b": 30, "c": 10}, "c", 5, {"a": 63, "b": 32, "c": 5}),
+        ({"a": 1, "b": 1, "c": 98}, "c", 1, {"a": 50, "b": 49, "c": 1}),
+    ],
+)
 def test_split_weights_keeps_100_and_proportions(current, backend, weight, expected):
     out = gateway.split_weights(current, backend, weight)
     assert out == expected and sum(out.values()) == 100
@@ -106,7 +124,7 @@ def test_set_weights_changes_only_weight_values(gw):
     assert res["after"] == {"current-ollama-dev": 75, CANDIDATE: 25}
     assert len(before) == len(after)
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
-    assert changed == [7, 11]                       # the two weight lines, nothing else
+    assert changed == [7, 11]  # the two weight lines, nothing else
     assert after[7] == "        weight: 75   # rollback target\n"
     assert after[11] == "        weight: 25\n"
     assert (gw.parent / "gateway.yaml.bak").read_text() == GATEWAY
@@ -117,9 +135,11 @@ def test_set_weights_in_flow_mapping_and_crlf(tmp_path):
     text = GATEWAY.replace("\n", "\r\n")
     p = tmp_path / "g.yaml"
     p.write_bytes(text.encode())
-    text2 = GATEWAY + ("  two:\n    backends:\n"
-                       "      - {name: x, weight: 30, base_url: 'http://h:1'}  # keep\n"
-                       "      - {name: y, weight: 70, base_url: 'http://h:2'}\n")
+    text2 = GATEWAY + (
+        "  two:\n    backends:\n"
+        "      - {name: x, weight: 30, base_url: 'http://h:1'}  # keep\n"
+        "      - {name: y, weight: 70, base_url: 'http://h:2'}\n"
+    )
     gateway.set_weights(p, ALIAS, CANDIDATE, 10)
     raw = p.read_bytes().decode()
     assert raw.count("\r\n") == text.count("\r\n") and "weight: 90   # rollback target\r\n" in raw
@@ -127,8 +147,12 @@ def test_set_weights_in_flow_mapping_and_crlf(tmp_path):
     q.write_text(text2)
     gateway.set_weights(q, "two", "y", 50)
     assert "      - {name: x, weight: 50, base_url: 'http://h:1'}  # keep\n" in q.read_text()
-    assert q.read_text().replace("weight: 50, base_url: 'http://h:1'", "weight: 30, base_url: 'http://h:1'") \
-        .replace("weight: 50, base_url: 'http://h:2'", "weight: 70, base_url: 'http://h:2'") == text2
+    assert (
+        q.read_text()
+        .replace("weight: 50, base_url: 'http://h:1'", "weight: 30, base_url: 'http://h:1'")
+        .replace("weight: 50, base_url: 'http://h:2'", "weight: 70, base_url: 'http://h:2'")
+        == text2
+    )
 
 
 def test_set_weights_refuses_a_result_that_would_not_validate(tmp_path):
@@ -159,9 +183,17 @@ def test_unknown_alias_or_backend_is_bad_input(gw):
 
 def test_metrics_catalog_covers_every_engine_for_every_metric():
     cat = load_catalog()
-    expected = {"time_to_first_token", "time_per_output_token", "e2e_latency", "running_requests",
-                "waiting_requests", "kv_cache_usage", "prefix_cache_hit_rate",
-                "constrained_decode_latency", "generation_throughput"}
+    expected = {
+        "time_to_first_token",
+        "time_per_output_token",
+        "e2e_latency",
+        "running_requests",
+        "waiting_requests",
+        "kv_cache_usage",
+        "prefix_cache_hit_rate",
+        "constrained_decode_latency",
+        "generation_throughput",
+    }
     assert set(cat.names(include_aliases=False)) == expected
     assert cat.canonical("queue_depth") == "waiting_requests"
     for m in cat.metrics.values():

@@ -1,4 +1,5 @@
 """`migrate plan`: the rules table, provenance and the CLI contract."""
+
 from __future__ import annotations
 
 import json
@@ -18,22 +19,35 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 # Every worked profile of decision-framework.md is a test (expected first / second).
-@pytest.mark.parametrize("flags, rule, first, second", [
-    ({"gpus": "8xH100"}, "datacenter-baseline", "vllm", "trtllm"),                                  # Llama-class dense, mixed chat
-    ({"gpus": "16xH100", "moe": True, "nvidia_max": True}, "datacenter-structured-nvidia-max", "sglang", "trtllm"),  # DeepSeek-style MoE
-    ({"gpus": "8xH100", "moe": True}, "datacenter-structured", "sglang", "vllm"),                    # MoE: TRT-LLM *or* vLLM second
-    ({"gpus": "4xH100", "prefix_reuse": True, "context": 65536}, "datacenter-structured", "sglang", "vllm"),  # long-context RAG
-    ({"gpus": "2xA100", "hf_native": True}, "datacenter-hf-native", "tgi", "vllm"),                  # HF-native service
-    ({"portable": "intel-estate"}, "intel-estate", "ovms", "mlc"),                                    # Intel estate
-    ({"gpus": "2xXeon"}, "intel-estate", "ovms", "mlc"),
-    ({"portable": "browser"}, "edge-portable", "mlc", "ovms"),                                        # browser / mobile
-    ({"portable": "mobile"}, "edge-portable", "mlc", "ovms"),
-    ({"gpus": "2xRTX4090", "exl_available": True}, "consumer-exl", "exllamav3", "vllm"),
-    ({"gpus": "1xRTX3090"}, "consumer-quantized", "vllm", "sglang"),
-    ({"gpus": "1xRTX4090", "structured": True}, "consumer-structured", "sglang", "vllm"),
-    ({"gpus": "8xMI300X"}, "amd-rocm", "vllm", "sglang"),
-    ({"gpus": "8xH100", "nvidia_max": True}, "datacenter-nvidia-max", "trtllm", "vllm"),
-])
+@pytest.mark.parametrize(
+    "flags, rule, first, second",
+    [
+        ({"gpus": "8xH100"}, "datacenter-baseline", "vllm", "trtllm"),  # Llama-class dense, mixed chat
+        (
+            {"gpus": "16xH100", "moe": True, "nvidia_max": True},
+            "datacenter-structured-nvidia-max",
+            "sglang",
+            "trtllm",
+        ),  # DeepSeek-style MoE
+        ({"gpus": "8xH100", "moe": True}, "datacenter-structured", "sglang", "vllm"),  # MoE: TRT-LLM *or* vLLM second
+        (
+            {"gpus": "4xH100", "prefix_reuse": True, "context": 65536},
+            "datacenter-structured",
+            "sglang",
+            "vllm",
+        ),  # long-context RAG
+        ({"gpus": "2xA100", "hf_native": True}, "datacenter-hf-native", "tgi", "vllm"),  # HF-native service
+        ({"portable": "intel-estate"}, "intel-estate", "ovms", "mlc"),  # Intel estate
+        ({"gpus": "2xXeon"}, "intel-estate", "ovms", "mlc"),
+        ({"portable": "browser"}, "edge-portable", "mlc", "ovms"),  # browser / mobile
+        ({"portable": "mobile"}, "edge-portable", "mlc", "ovms"),
+        ({"gpus": "2xRTX4090", "exl_available": True}, "consumer-exl", "exllamav3", "vllm"),
+        ({"gpus": "1xRTX3090"}, "consumer-quantized", "vllm", "sglang"),
+        ({"gpus": "1xRTX4090", "structured": True}, "consumer-structured", "sglang", "vllm"),
+        ({"gpus": "8xMI300X"}, "amd-rocm", "vllm", "sglang"),
+        ({"gpus": "8xH100", "nvidia_max": True}, "datacenter-nvidia-max", "trtllm", "vllm"),
+    ],
+)
 def test_worked_profiles(flags, rule, first, second):
     p = plan(flags=flags)
     assert (p["rule"], p["first"]["engine"], p["second"]["engine"]) == (rule, first, second)
@@ -70,11 +84,20 @@ def test_do_not_test_yet_reasons_follow_hardware():
     assert "vllm" not in dnt and "sglang" not in dnt
 
 
-@pytest.mark.parametrize("spec, vendor, klass, count", [
-    ("8xH100", "nvidia", "datacenter", 8), ("2xRTX4090", "nvidia", "consumer", 2), ("1x GeForce RTX 3090", "nvidia", "consumer", 1),
-    ("L40S", "nvidia", "datacenter", 1), ("4xL4", "nvidia", "datacenter", 4), ("8xMI250", "amd", "amd", 8),
-    ("2xArc A770", "intel", "intel", 2), ("Gaudi3", "intel", "intel", 1), ("B200", "nvidia", "datacenter", 1),
-])
+@pytest.mark.parametrize(
+    "spec, vendor, klass, count",
+    [
+        ("8xH100", "nvidia", "datacenter", 8),
+        ("2xRTX4090", "nvidia", "consumer", 2),
+        ("1x GeForce RTX 3090", "nvidia", "consumer", 1),
+        ("L40S", "nvidia", "datacenter", 1),
+        ("4xL4", "nvidia", "datacenter", 4),
+        ("8xMI250", "amd", "amd", 8),
+        ("2xArc A770", "intel", "intel", 2),
+        ("Gaudi3", "intel", "intel", 1),
+        ("B200", "nvidia", "datacenter", 1),
+    ],
+)
 def test_gpu_inference(spec, vendor, klass, count):
     g = parse_gpus(spec)
     assert (g["vendor"], g["class"], g["count"]) == (vendor, klass, count)
@@ -82,9 +105,14 @@ def test_gpu_inference(spec, vendor, klass, count):
 
 def test_provenance_flags_over_profile_over_inventory(tmp_path):
     inv = json.loads((GOLDEN / "inventory_seven.json").read_text())
-    facts = build_facts(inv, {"concurrency": 32, "gpus": "2xRTX4090"}, {"gpus": "8xH100"},
-                        profile_path="p.yaml", inventory_path="inv.json")
-    assert facts["concurrency"] == {"value": 32, "source": "profile (p.yaml)"}          # profile beats inventory (8)
+    facts = build_facts(
+        inv,
+        {"concurrency": 32, "gpus": "2xRTX4090"},
+        {"gpus": "8xH100"},
+        profile_path="p.yaml",
+        inventory_path="inv.json",
+    )
+    assert facts["concurrency"] == {"value": 32, "source": "profile (p.yaml)"}  # profile beats inventory (8)
     assert facts["gpus"]["source"] == "flag --gpus" and facts["gpu_class"]["value"] == "datacenter"
     assert facts["context"] == {"value": 6000, "source": "inventory (inv.json)"}
     assert facts["moe"]["value"] is True and facts["tools"]["value"] is True
@@ -97,7 +125,7 @@ def test_inventory_drives_the_decision():
     assert p["fired_because"]["moe"]["source"].startswith("inventory")
     rows = {c["id"]: c for c in p["ollama_rejection_checklist"]}
     assert rows["continuous-batching"]["applies"] and "8" in rows["continuous-batching"]["why"]
-    assert rows["non-blocking"]["applies"]   # p95 output 600 >= 512
+    assert rows["non-blocking"]["applies"]  # p95 output 600 >= 512
 
 
 def test_profile_file_and_unknown_key(tmp_path):
@@ -122,10 +150,14 @@ def test_cli_json_is_one_document_with_required_keys():
     assert set(doc["first"]) >= {"engine", "why"} and doc["inputs"]["moe"]["source"] == "flag --moe"
 
 
-@pytest.mark.parametrize("argv", [
-    ["plan", "--gpus", "0xH100"], ["plan", "--profile", "/nonexistent/profile.yaml"],
-    ["plan", "--gpus", "8xH100", "--gpu-vendor", "amd"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "--gpus", "0xH100"],
+        ["plan", "--profile", "/nonexistent/profile.yaml"],
+        ["plan", "--gpus", "8xH100", "--gpu-vendor", "amd"],
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(argv):
     r = CliRunner().invoke(main, argv)
     assert r.exit_code == 2
@@ -134,17 +166,24 @@ def test_cli_bad_input_is_one_line_exit_2(argv):
 
 def test_markdown_has_every_section():
     r = CliRunner().invoke(main, ["plan", "--gpus", "8xH100", "--format", "md"])
-    for section in ("Decisive constraint", "## First engine", "## Second engine", "## Do not test yet",
-                    "falsification path", "## Ollama production-rejection checklist", "## Phase benchmark"):
+    for section in (
+        "Decisive constraint",
+        "## First engine",
+        "## Second engine",
+        "## Do not test yet",
+        "falsification path",
+        "## Ollama production-rejection checklist",
+        "## Phase benchmark",
+    ):
         assert section in r.stdout
 
 
 def test_plan_output_file_is_public_json_for_generate(tmp_path):
-    out = tmp_path / "new" / "dir" / "plan.json"            # the directory is created, as generate --out does
+    out = tmp_path / "new" / "dir" / "plan.json"  # the directory is created, as generate --out does
     r = CliRunner().invoke(main, ["plan", "--gpus", "8xH100", "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert json.loads(out.read_text())["first"]["engine"] == "vllm"
-    assert stat.S_IMODE(out.stat().st_mode) == 0o644           # fsutil.PUBLIC: only the user's own settings
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # fsutil.PUBLIC: only the user's own settings
 
 
 def test_plan_output_unwritable_is_one_line_exit_2(tmp_path):
@@ -155,9 +194,11 @@ def test_plan_output_unwritable_is_one_line_exit_2(tmp_path):
 
 
 def test_plan_does_not_import_generate_or_jinja():
-    code = ("import sys, migrate.plan as p; p.write_plan; "
-            "bad = [m for m in sys.modules if m.startswith(('migrate.generate', 'jinja2'))]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, migrate.plan as p; p.write_plan; "
+        "bad = [m for m in sys.modules if m.startswith(('migrate.generate', 'jinja2'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -166,4 +207,4 @@ def test_display_names_come_from_the_registry():
     p = plan(flags={"gpus": "8xH100", "nodes": 4, "disaggregated": True})
     text = render(p)
     assert "vLLM (vllm)" in text and "above it: NVIDIA Dynamo:" in text
-    assert "- Ollama:" in text                                  # do-not-test-yet names Ollama by its display name
+    assert "- Ollama:" in text  # do-not-test-yet names Ollama by its display name

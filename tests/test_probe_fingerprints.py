@@ -1,6 +1,7 @@
 """`migrate probe` against mocked servers of every kind (respx), built from the engine fact sheets
 and the real recordings in tests/fixtures/realdata (vLLM /v1/models and /metrics dumps, SGLang metrics,
 Ollama /api/version, /api/tags, /api/ps and /api/show), plus the CLI contract."""
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,16 @@ def router():
 
 
 def test_vllm_from_real_models_and_metrics(router):
-    router.get("/v1/models").mock(return_value=httpx.Response(
-        200, text=_real("vllm_v1models_with_lora_adapters_jq_aibrix-docs.json")))
-    router.get("/metrics").mock(return_value=httpx.Response(
-        200, text=_real("vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom"),
-        headers={"server": "uvicorn"}))
+    router.get("/v1/models").mock(
+        return_value=httpx.Response(200, text=_real("vllm_v1models_with_lora_adapters_jq_aibrix-docs.json"))
+    )
+    router.get("/metrics").mock(
+        return_value=httpx.Response(
+            200,
+            text=_real("vllm_metrics_v0.7.x-V1_process+gauges_chunk1_productionstack318.prom"),
+            headers={"server": "uvicorn"},
+        )
+    )
     router.get("/health").mock(return_value=httpx.Response(200, text=""))
     router.get("/version").mock(return_value=httpx.Response(200, json={"version": "0.7.3"}))
     _not_found(router)
@@ -53,7 +59,8 @@ def test_vllm_from_real_models_and_metrics(router):
     assert [(m.id, m.context_length, m.parent) for m in r.models] == [
         ("Qwen/Qwen2.5-Coder-1.5B-Instruct", 32768, None),
         ("lora-1", None, "Qwen/Qwen2.5-Coder-1.5B-Instruct"),
-        ("lora-2", None, "Qwen/Qwen2.5-Coder-1.5B-Instruct")]
+        ("lora-2", None, "Qwen/Qwen2.5-Coder-1.5B-Instruct"),
+    ]
     # The real dump starts with process_* families: the engine prefix must still win.
     assert r.metrics["exposed"] and r.metrics["prefix"] == "vllm:"
     assert r.health == {"ok": True, "endpoint": "/health", "status": 200, "detail": None}
@@ -61,10 +68,10 @@ def test_vllm_from_real_models_and_metrics(router):
 
 
 def test_vllm_behind_api_key_is_named_by_its_metrics(router):
-    router.get("/v1/models").mock(return_value=httpx.Response(
-        401, json={"error": "Unauthorized"}))
-    router.get("/metrics").mock(return_value=httpx.Response(
-        200, text=_real("vllm_metrics_partial_v0.7.x_qwen2.5-coder_aibrix-docs.prom")))
+    router.get("/v1/models").mock(return_value=httpx.Response(401, json={"error": "Unauthorized"}))
+    router.get("/metrics").mock(
+        return_value=httpx.Response(200, text=_real("vllm_metrics_partial_v0.7.x_qwen2.5-coder_aibrix-docs.prom"))
+    )
     router.get("/health").mock(return_value=httpx.Response(200))
     _not_found(router)
     r = probe(URL)
@@ -94,7 +101,7 @@ def test_ollama_from_real_recordings(router):
     r = probe(URL)
     assert r.kind == "ollama" and r.version == "0.11.6"
     by_id = {m.id: m for m in r.models}
-    assert len(tags["models"]) == 16 and len(by_id) == 17      # 16 tags + the loaded hermes3:8b
+    assert len(tags["models"]) == 16 and len(by_id) == 17  # 16 tags + the loaded hermes3:8b
     hermes = by_id["hermes3:8b"]
     assert (hermes.loaded, hermes.context_length) == (True, 32768)
     llama = next(m for n, m in by_id.items() if n.startswith("llama3.2"))
@@ -108,8 +115,9 @@ def test_ollama_old_ps_without_context_length(router):
     router.get("/").mock(return_value=httpx.Response(200, text="Ollama is running"))
     router.get("/api/version").mock(return_value=httpx.Response(200, json={"version": "0.9.6"}))
     router.get("/api/tags").mock(return_value=httpx.Response(200, json={"models": []}))
-    router.get("/api/ps").mock(return_value=httpx.Response(200, text=_real(
-        "ollama_api_ps_no-context_length_gemma3_2025-08_nirmato13.json")))
+    router.get("/api/ps").mock(
+        return_value=httpx.Response(200, text=_real("ollama_api_ps_no-context_length_gemma3_2025-08_nirmato13.json"))
+    )
     router.post("/api/show").mock(return_value=httpx.Response(404, json={"error": "not found"}))
     _not_found(router)
     r = probe(URL)
@@ -121,31 +129,62 @@ def test_llamacpp_shapes_of_the_real_server(router):
     # Shapes observed on the xllamacpp server of the test bed (see docs/probe.md).
     hdr = {"server": "llama.cpp"}
     router.get("/health").mock(return_value=httpx.Response(200, json={"status": "ok"}, headers=hdr))
-    router.get("/props").mock(return_value=httpx.Response(200, headers=hdr, json={
-        "default_generation_settings": {"n_ctx": 4096}, "total_slots": 2,
-        "model_alias": "gemma3-270m", "build_info": "b6500-abc"}))
-    router.get("/v1/models").mock(return_value=httpx.Response(200, headers=hdr, json={
-        "object": "list", "data": [{"id": "gemma3-270m", "object": "model", "owned_by": "llamacpp",
-                                    "meta": {"n_ctx": 4096, "n_ctx_train": 32768}}]}))
-    router.get("/metrics").mock(return_value=httpx.Response(200, headers=hdr, text=(
-        "# TYPE llamacpp:prompt_tokens_total counter\nllamacpp:prompt_tokens_total 0\n")))
+    router.get("/props").mock(
+        return_value=httpx.Response(
+            200,
+            headers=hdr,
+            json={
+                "default_generation_settings": {"n_ctx": 4096},
+                "total_slots": 2,
+                "model_alias": "gemma3-270m",
+                "build_info": "b6500-abc",
+            },
+        )
+    )
+    router.get("/v1/models").mock(
+        return_value=httpx.Response(
+            200,
+            headers=hdr,
+            json={
+                "object": "list",
+                "data": [
+                    {
+                        "id": "gemma3-270m",
+                        "object": "model",
+                        "owned_by": "llamacpp",
+                        "meta": {"n_ctx": 4096, "n_ctx_train": 32768},
+                    }
+                ],
+            },
+        )
+    )
+    router.get("/metrics").mock(
+        return_value=httpx.Response(
+            200, headers=hdr, text=("# TYPE llamacpp:prompt_tokens_total counter\nllamacpp:prompt_tokens_total 0\n")
+        )
+    )
     router.route().mock(return_value=httpx.Response(404, headers=hdr, json={"error": {}}))
     r = probe(URL)
     assert r.kind == "llamacpp" and r.version == "b6500-abc"
-    assert [(m.id, m.context_length, m.trained_context_length) for m in r.models] == [
-        ("gemma3-270m", 4096, 32768)]
+    assert [(m.id, m.context_length, m.trained_context_length) for m in r.models] == [("gemma3-270m", 4096, 32768)]
     assert r.metrics["prefix"] == "llamacpp:"
 
 
-@pytest.mark.parametrize("kind,owned_by,metrics,expected_prefix", [
-    ("sglang", "sglang", "sglang_metrics_excerpt_llama3.2-3b_pr1853.prom", "sglang:"),
-    ("lmdeploy", "lmdeploy", "lmdeploy:num_requests_running 0\n", "lmdeploy:"),
-    ("tabbyapi", "tabbyAPI", None, None),
-    ("mlc", "MLC-LLM", "prompt_tokens_sum\t12\ndecode_tokens_per_s\t3.5\n", None),
-])
+@pytest.mark.parametrize(
+    "kind,owned_by,metrics,expected_prefix",
+    [
+        ("sglang", "sglang", "sglang_metrics_excerpt_llama3.2-3b_pr1853.prom", "sglang:"),
+        ("lmdeploy", "lmdeploy", "lmdeploy:num_requests_running 0\n", "lmdeploy:"),
+        ("tabbyapi", "tabbyAPI", None, None),
+        ("mlc", "MLC-LLM", "prompt_tokens_sum\t12\ndecode_tokens_per_s\t3.5\n", None),
+    ],
+)
 def test_owned_by_kinds(router, kind, owned_by, metrics, expected_prefix):
-    router.get("/v1/models").mock(return_value=httpx.Response(200, json={
-        "object": "list", "data": [{"id": "m", "object": "model", "owned_by": owned_by}]}))
+    router.get("/v1/models").mock(
+        return_value=httpx.Response(
+            200, json={"object": "list", "data": [{"id": "m", "object": "model", "owned_by": owned_by}]}
+        )
+    )
     if metrics is not None:
         text = _real(metrics) if metrics.endswith(".prom") else metrics
         router.get("/metrics").mock(return_value=httpx.Response(200, text=text))
@@ -158,8 +197,11 @@ def test_owned_by_kinds(router, kind, owned_by, metrics, expected_prefix):
 
 def test_sglang_server_info_gives_version_and_max_model_len(router):
     router.get("/get_server_info").mock(return_value=httpx.Response(200, json={"version": "0.5.23"}))
-    router.get("/v1/models").mock(return_value=httpx.Response(200, json={"data": [
-        {"id": "Qwen/Qwen3-8B", "owned_by": "sglang", "max_model_len": 40960}]}))
+    router.get("/v1/models").mock(
+        return_value=httpx.Response(
+            200, json={"data": [{"id": "Qwen/Qwen3-8B", "owned_by": "sglang", "max_model_len": 40960}]}
+        )
+    )
     _not_found(router)
     r = probe(URL)
     assert (r.kind, r.version) == ("sglang", "0.5.23")
@@ -167,11 +209,21 @@ def test_sglang_server_info_gives_version_and_max_model_len(router):
 
 
 def test_tgi_info(router):
-    router.get("/info").mock(return_value=httpx.Response(200, json={
-        "model_id": "meta-llama/Llama-3.1-8B-Instruct", "max_input_tokens": 8191,
-        "max_total_tokens": 8192, "router": "text-generation-router", "version": "3.3.6"}))
-    router.get("/health").mock(return_value=httpx.Response(503, json={
-        "error": "unhealthy", "error_type": "healthcheck"}))
+    router.get("/info").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "model_id": "meta-llama/Llama-3.1-8B-Instruct",
+                "max_input_tokens": 8191,
+                "max_total_tokens": 8192,
+                "router": "text-generation-router",
+                "version": "3.3.6",
+            },
+        )
+    )
+    router.get("/health").mock(
+        return_value=httpx.Response(503, json={"error": "unhealthy", "error_type": "healthcheck"})
+    )
     router.get("/metrics").mock(return_value=httpx.Response(200, text="tgi_request_count 4\n"))
     _not_found(router)
     r = probe(URL)
@@ -182,18 +234,23 @@ def test_tgi_info(router):
 
 
 def test_trtllm_uses_prometheus_path_and_never_reads_destructive_metrics(router):
-    router.get("/v1/models").mock(return_value=httpx.Response(200, json={"data": [
-        {"id": "Qwen/Qwen3-8B", "owned_by": "tensorrt_llm"}]}))
+    router.get("/v1/models").mock(
+        return_value=httpx.Response(200, json={"data": [{"id": "Qwen/Qwen3-8B", "owned_by": "tensorrt_llm"}]})
+    )
     router.get("/version").mock(return_value=httpx.Response(200, json={"version": "1.2.1"}))
     router.get("/health").mock(return_value=httpx.Response(200))
     json_metrics = router.get("/metrics").mock(return_value=httpx.Response(200, json=[{"iter": 1}]))
-    router.get("/prometheus/metrics").mock(return_value=httpx.Response(
-        200, text="trtllm_num_requests_running 0\n"))
+    router.get("/prometheus/metrics").mock(return_value=httpx.Response(200, text="trtllm_num_requests_running 0\n"))
     _not_found(router)
     r = probe(URL)
     assert (r.kind, r.version) == ("trtllm", "1.2.1")
-    assert r.metrics == {"exposed": True, "prefix": "trtllm_", "path": "/prometheus/metrics",
-                         "status": 200, "format": "prometheus"}
+    assert r.metrics == {
+        "exposed": True,
+        "prefix": "trtllm_",
+        "path": "/prometheus/metrics",
+        "status": 200,
+        "format": "prometheus",
+    }
     assert not json_metrics.called
 
 
@@ -223,28 +280,32 @@ def test_unreachable_raises_exit_3(router):
     assert err.value.code == 3 and "unreachable" in str(err.value)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("process_cpu_seconds_total 1\nvllm:num_requests_running 0\n", "vllm:"),
-    ("", None),
-    ("python_gc_objects_collected_total 3\n", None),
-    ("# HELP x\ndynamo_frontend:requests_total 1\n", "dynamo_frontend:"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("process_cpu_seconds_total 1\nvllm:num_requests_running 0\n", "vllm:"),
+        ("", None),
+        ("python_gc_objects_collected_total 3\n", None),
+        ("# HELP x\ndynamo_frontend:requests_total 1\n", "dynamo_frontend:"),
+    ],
+)
 def test_metric_prefix(text, expected):
     assert metric_prefix(text) == expected
 
 
 def test_metrics_empty_body_is_exposed_without_prefix(router):
     # vLLM issue 8612: /metrics answered 200 with an empty body.
-    router.get("/v1/models").mock(return_value=httpx.Response(200, json={"data": [
-        {"id": "m", "owned_by": "vllm"}]}))
-    router.get("/metrics").mock(return_value=httpx.Response(
-        200, text="", headers={"content-type": "text/plain; version=0.0.4; charset=utf-8"}))
+    router.get("/v1/models").mock(return_value=httpx.Response(200, json={"data": [{"id": "m", "owned_by": "vllm"}]}))
+    router.get("/metrics").mock(
+        return_value=httpx.Response(200, text="", headers={"content-type": "text/plain; version=0.0.4; charset=utf-8"})
+    )
     _not_found(router)
     r = probe(URL)
     assert r.metrics["exposed"] and r.metrics["prefix"] is None and r.metrics["format"] == "empty"
 
 
 # -- CLI -------------------------------------------------------------------------------------------
+
 
 def test_cli_json_is_one_document(router):
     router.get("/").mock(return_value=httpx.Response(200, text="Ollama is running"))

@@ -1,5 +1,6 @@
 """Acceptance against the real test bed: llama.cpp (xllamacpp), the Ollama-API test server, and a
 closed port. The engines come from the session fixtures in tests/conftest.py."""
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,13 @@ def test_cli_closed_port_exits_3_with_one_line():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()                       # nothing listens on it any more
-    res = subprocess.run([sys.executable, "-c", _CLI, "probe", f"http://127.0.0.1:{port}",
-                          "--json"], capture_output=True, text=True, timeout=60)
+    s.close()  # nothing listens on it any more
+    res = subprocess.run(
+        [sys.executable, "-c", _CLI, "probe", f"http://127.0.0.1:{port}", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 3
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
@@ -50,8 +55,9 @@ def test_cli_closed_port_exits_3_with_one_line():
 
 
 def test_cli_json_against_llamacpp(llamacpp_server):
-    res = subprocess.run([sys.executable, "-c", _CLI, "probe", llamacpp_server.url,
-                          "--json"], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", _CLI, "probe", llamacpp_server.url, "--json"], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["kind"] == "llamacpp"

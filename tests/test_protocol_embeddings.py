@@ -1,5 +1,6 @@
 """migrate.protocol.embeddings: request bodies and response decoding for Ollama /api/embed, the
 legacy /api/embeddings and OpenAI /v1/embeddings, on real recordings and through the client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +20,9 @@ def test_request_bodies_per_route():
     assert encode("openai", "m", ["a"]) == [("/v1/embeddings", {"model": "m", "input": ["a"]})]
     # the legacy route takes one prompt per request
     assert encode("ollama", "m", ["a", "b"], legacy=True) == [
-        ("/api/embeddings", {"model": "m", "prompt": "a"}), ("/api/embeddings", {"model": "m", "prompt": "b"})]
+        ("/api/embeddings", {"model": "m", "prompt": "a"}),
+        ("/api/embeddings", {"model": "m", "prompt": "b"}),
+    ]
     with pytest.raises(ValueError):
         path("openai", legacy=True)
 
@@ -34,18 +37,26 @@ def test_decoding_each_shape():
     assert decode("openai", {"data": [{"index": 0, "embedding": packed}]}) == [[0.5, -1.0, 2.0]]
 
 
-@pytest.mark.parametrize("protocol, body", [
-    ("ollama", None), ("ollama", {"error": "model not found"}), ("ollama", {"embeddings": "x"}),
-    ("ollama", {"embeddings": [[1.0, "a"]]}), ("ollama", {"embeddings": [[True, 1.0]]}),
-    ("openai", {"data": "x"}), ("openai", {"data": [{"index": 0, "embedding": "not base64!"}]}),
-    ("openai", {"data": [{"index": 0, "embedding": base64.b64encode(b"abc").decode()}]}),
-])
+@pytest.mark.parametrize(
+    "protocol, body",
+    [
+        ("ollama", None),
+        ("ollama", {"error": "model not found"}),
+        ("ollama", {"embeddings": "x"}),
+        ("ollama", {"embeddings": [[1.0, "a"]]}),
+        ("ollama", {"embeddings": [[True, 1.0]]}),
+        ("openai", {"data": "x"}),
+        ("openai", {"data": [{"index": 0, "embedding": "not base64!"}]}),
+        ("openai", {"data": [{"index": 0, "embedding": base64.b64encode(b"abc").decode()}]}),
+    ],
+)
 def test_bodies_without_vectors_decode_to_none(protocol, body):
     assert decode(protocol, body) is None
 
 
 def _load(name):
     from tests import realdata_loader
+
     (rec,) = realdata_loader.load(name)
     return rec
 
@@ -54,13 +65,13 @@ def test_real_recordings_decode():
     rec = _load("ollama_api_embed_nomic_2025-08.httprr")
     assert rec.path == path("ollama")
     (vec,) = decode("ollama", json.loads(rec.lines[0]))
-    assert len(vec) == 768 and abs(sum(x * x for x in vec) - 1.0) < 1e-3     # /api/embed normalises
+    assert len(vec) == 768 and abs(sum(x * x for x in vec) - 1.0) < 1e-3  # /api/embed normalises
     assert prompt_tokens("ollama", json.loads(rec.lines[0])) > 0
 
     rec = _load("ollama_api_embeddings_legacy_2024-05_openllmetry.yaml")
     assert rec.path == path("ollama", legacy=True) and set(rec.request) >= {"model", "prompt"}
     (vec,) = decode("ollama", json.loads(rec.lines[0]), legacy=True)
-    assert len(vec) > 100 and sum(x * x for x in vec) > 2                    # legacy: not normalised
+    assert len(vec) > 100 and sum(x * x for x in vec) > 2  # legacy: not normalised
 
     rec = _load("ollama_v1embeddings_allminilm_2024-10.yaml")
     assert rec.path == path("openai")
@@ -81,8 +92,9 @@ def test_embed_async_sends_through_the_client_with_the_key(monkeypatch):
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((request.url.path, json.loads(request.content), request.headers.get("authorization")))
-        return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1.0, 0.0]}],
-                                         "usage": {"prompt_tokens": 3}})
+        return httpx.Response(
+            200, json={"data": [{"index": 0, "embedding": [1.0, 0.0]}], "usage": {"prompt_tokens": 3}}
+        )
 
     backend = Backend(url="http://x/v1", protocol="openai", api_key_env="EMB_KEY")
     got = asyncio.run(embed_async(backend, "m", ["hi"], transport=_serve(handler)))
@@ -105,4 +117,4 @@ def test_embed_async_legacy_one_request_per_input_and_errors():
     assert got.vectors == [[1.0], [2.0]] and calls == ["a", "bb"]
     got = asyncio.run(embed_async(backend, "m", ["a", "bad", "c"], legacy=True, transport=_serve(handler)))
     assert not got.ok and got.status == 500 and "terminated" in got.error.message
-    assert calls[-1] == "bad"           # stops at the first failure
+    assert calls[-1] == "bad"  # stops at the first failure

@@ -1,4 +1,5 @@
 """Every transport/HTTP fault becomes a normalised error on the result, never an exception."""
+
 from __future__ import annotations
 
 import json
@@ -27,14 +28,20 @@ def _ndjson(*objs) -> list[bytes]:
 
 
 def _sse(*objs) -> list[bytes]:
-    return [b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n"
-            for o in objs]
+    return [b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n" for o in objs]
 
 
-OLLAMA_CHUNK = {"model": "m", "created_at": "2025-01-01T00:00:00Z",
-                "message": {"role": "assistant", "content": "Hel"}, "done": False}
-OPENAI_CHUNK = {"id": "x", "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+OLLAMA_CHUNK = {
+    "model": "m",
+    "created_at": "2025-01-01T00:00:00Z",
+    "message": {"role": "assistant", "content": "Hel"},
+    "done": False,
+}
+OPENAI_CHUNK = {
+    "id": "x",
+    "object": "chat.completion.chunk",
+    "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}],
+}
 
 
 @pytest.fixture()
@@ -72,13 +79,12 @@ def test_read_timeout_before_headers(server):
     assert ex.error.type == "read_timeout"
 
 
-@pytest.mark.parametrize("protocol,chunks", [("ollama", _ndjson(OLLAMA_CHUNK)),
-                                             ("openai", _sse(OPENAI_CHUNK))])
+@pytest.mark.parametrize("protocol,chunks", [("ollama", _ndjson(OLLAMA_CHUNK)), ("openai", _sse(OPENAI_CHUNK))])
 def test_stall_keeps_partial_content(server, protocol, chunks):
     server.script = Script(content_type="text/event-stream", chunks=chunks, ending="hang")
     ex = send(Backend(server.url, protocol, timeouts=FAST), _req(True))
     assert ex.error.type == "stall"
-    assert ex.content == "Hel"              # what arrived before the silence is kept
+    assert ex.content == "Hel"  # what arrived before the silence is kept
     assert ex.finish_reason == "error"
 
 
@@ -90,8 +96,7 @@ def test_total_timeout(server):
     assert ex.content == "Hel"
 
 
-@pytest.mark.parametrize("protocol,chunks", [("ollama", _ndjson(OLLAMA_CHUNK)),
-                                             ("openai", _sse(OPENAI_CHUNK))])
+@pytest.mark.parametrize("protocol,chunks", [("ollama", _ndjson(OLLAMA_CHUNK)), ("openai", _sse(OPENAI_CHUNK))])
 def test_stream_cut_midway(server, protocol, chunks):
     server.script = Script(chunks=chunks, ending="cut")
     ex = send(Backend(server.url, protocol, timeouts=FAST), _req(True))
@@ -106,10 +111,13 @@ def test_stream_ends_without_terminator_is_cut(server):
     assert ex.error.type == "stream_cut"
 
 
-@pytest.mark.parametrize("protocol,chunks", [
-    ("ollama", _ndjson(OLLAMA_CHUNK) + [b"{not json\n"]),
-    ("openai", _sse(OPENAI_CHUNK) + [b"data: {not json\n\n"]),
-])
+@pytest.mark.parametrize(
+    "protocol,chunks",
+    [
+        ("ollama", _ndjson(OLLAMA_CHUNK) + [b"{not json\n"]),
+        ("openai", _sse(OPENAI_CHUNK) + [b"data: {not json\n\n"]),
+    ],
+)
 def test_invalid_line_or_event(server, protocol, chunks):
     server.script = Script(chunks=chunks)
     ex = send(Backend(server.url, protocol, timeouts=FAST), _req(True))
@@ -131,17 +139,37 @@ def test_openai_mid_stream_error_event(server):
     assert ex.error.type == "mid_stream_error" and ex.error.message == "boom"
 
 
-@pytest.mark.parametrize("status,body,etype,message", [
-    (502, b"<html>Bad Gateway</html>", "server_error", "<html>Bad Gateway</html>"),
-    (500, b'{"error":"llama runner process has terminated"}', "server_error",
-     "llama runner process has terminated"),
-    (503, b'{"error":"server busy, please try again.  maximum pending requests exceeded"}',
-     "overloaded", "server busy, please try again.  maximum pending requests exceeded"),
-    (404, b'{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError",'
-          b'"param":null,"code":404}', "not_found", "The model `x` does not exist."),
-    (400, b'{"error":{"code":400,"message":"too long","type":"exceed_context_size_error"}}',
-     "bad_request", "too long"),
-])
+@pytest.mark.parametrize(
+    "status,body,etype,message",
+    [
+        (502, b"<html>Bad Gateway</html>", "server_error", "<html>Bad Gateway</html>"),
+        (
+            500,
+            b'{"error":"llama runner process has terminated"}',
+            "server_error",
+            "llama runner process has terminated",
+        ),
+        (
+            503,
+            b'{"error":"server busy, please try again.  maximum pending requests exceeded"}',
+            "overloaded",
+            "server busy, please try again.  maximum pending requests exceeded",
+        ),
+        (
+            404,
+            b'{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError",'
+            b'"param":null,"code":404}',
+            "not_found",
+            "The model `x` does not exist.",
+        ),
+        (
+            400,
+            b'{"error":{"code":400,"message":"too long","type":"exceed_context_size_error"}}',
+            "bad_request",
+            "too long",
+        ),
+    ],
+)
 @pytest.mark.parametrize("protocol", ["ollama", "openai"])
 def test_http_errors_and_error_shapes(server, protocol, status, body, etype, message):
     server.script = Script(status=status, chunks=[body])
@@ -159,21 +187,38 @@ def test_non_json_success_body(server):
 
 
 # -- the CLI: an exit code and one line, never a traceback ------------------------------------
-@pytest.mark.parametrize("script,code,kind", [
-    (None, 3, "connection_refused"),
-    (Script(chunks=_ndjson(OLLAMA_CHUNK), ending="hang"), 1, "stall"),
-    (Script(chunks=_ndjson(OLLAMA_CHUNK), ending="cut"), 1, "stream_cut"),
-    (Script(chunks=[b"{bad\n"]), 1, "invalid_payload"),
-    (Script(status=500, chunks=[b"oops"]), 1, "server_error"),
-    (Script(chunks=_ndjson(OLLAMA_CHUNK, {"error": "x"})), 1, "mid_stream_error"),
-])
+@pytest.mark.parametrize(
+    "script,code,kind",
+    [
+        (None, 3, "connection_refused"),
+        (Script(chunks=_ndjson(OLLAMA_CHUNK), ending="hang"), 1, "stall"),
+        (Script(chunks=_ndjson(OLLAMA_CHUNK), ending="cut"), 1, "stream_cut"),
+        (Script(chunks=[b"{bad\n"]), 1, "invalid_payload"),
+        (Script(status=500, chunks=[b"oops"]), 1, "server_error"),
+        (Script(chunks=_ndjson(OLLAMA_CHUNK, {"error": "x"})), 1, "mid_stream_error"),
+    ],
+)
 @pytest.mark.parametrize("as_json", [False, True])
 def test_send_cli_faults_exit_codes(server, script, code, kind, as_json):
     url = f"http://127.0.0.1:{closed_port()}" if script is None else server.url
     if script is not None:
         server.script = script
-    args = ["send", "--url", url, "--protocol", "ollama", "--model", "m", "--prompt", "hi",
-            "--stream", "--timeout", "3", "--stall", "0.3"]
+    args = [
+        "send",
+        "--url",
+        url,
+        "--protocol",
+        "ollama",
+        "--model",
+        "m",
+        "--prompt",
+        "hi",
+        "--stream",
+        "--timeout",
+        "3",
+        "--stall",
+        "0.3",
+    ]
     result = CliRunner().invoke(main, args + (["--json"] if as_json else []))
     assert result.exit_code == code, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -184,14 +229,18 @@ def test_send_cli_faults_exit_codes(server, script, code, kind, as_json):
         assert f"error: {kind}" in result.output
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--prompt", "hi", "--request", "x.json"], "exactly one"),
-    (["--request", "does-not-exist.json"], "cannot read"),
-    (["--prompt", "hi", "--timeout", "0"], "--timeout"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--prompt", "hi", "--request", "x.json"], "exactly one"),
+        (["--request", "does-not-exist.json"], "cannot read"),
+        (["--prompt", "hi", "--timeout", "0"], "--timeout"),
+    ],
+)
 def test_send_cli_bad_input(args, needle):
-    result = CliRunner().invoke(main, ["send", "--url", "http://127.0.0.1:1", "--protocol",
-                                       "openai", "--model", "m"] + args)
+    result = CliRunner().invoke(
+        main, ["send", "--url", "http://127.0.0.1:1", "--protocol", "openai", "--model", "m"] + args
+    )
     assert result.exit_code == 2
     assert needle in result.output and "Traceback" not in result.output
 
@@ -199,15 +248,15 @@ def test_send_cli_bad_input(args, needle):
 def test_send_cli_request_file_invalid_json(tmp_path):
     bad = tmp_path / "req.json"
     bad.write_text('{"messages": [')
-    result = CliRunner().invoke(main, ["send", "--url", "http://127.0.0.1:1", "--protocol",
-                                       "openai", "--request", str(bad)])
+    result = CliRunner().invoke(
+        main, ["send", "--url", "http://127.0.0.1:1", "--protocol", "openai", "--request", str(bad)]
+    )
     assert result.exit_code == 2 and "invalid JSON" in result.output
 
 
 def test_on_delta_sees_each_event_as_it_arrives(server):
     # The stream hangs after two events: a relay must already have seen both before the stall.
-    server.script = Script(chunks=_sse({"choices": [{"delta": {"role": "assistant"}}]}, OPENAI_CHUNK),
-                           ending="hang")
+    server.script = Script(chunks=_sse({"choices": [{"delta": {"role": "assistant"}}]}, OPENAI_CHUNK), ending="hang")
     seen = []
     ex = send(Backend(server.url, "openai", timeouts=FAST), _req(True), on_delta=seen.append)
     assert ex.error.type == "stall"
@@ -217,6 +266,5 @@ def test_on_delta_sees_each_event_as_it_arrives(server):
 
 @pytest.mark.parametrize("url", ["ftp://example.com", "http://", "file:///etc/passwd"])
 def test_send_cli_rejects_non_http_urls(url):
-    result = CliRunner().invoke(main, ["send", "--url", url, "--protocol", "openai", "--model",
-                                       "m", "--prompt", "hi"])
+    result = CliRunner().invoke(main, ["send", "--url", url, "--protocol", "openai", "--model", "m", "--prompt", "hi"])
     assert result.exit_code == 2 and "not an http(s) server root" in result.output

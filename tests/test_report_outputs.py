@@ -1,4 +1,5 @@
 """JUnit, Markdown and terminal renderings of a compat report."""
+
 import io
 import xml.etree.ElementTree as ET
 
@@ -8,8 +9,8 @@ from migrate.report import render_markdown, render_terminal, write_junit, write_
 from migrate.report.markdown import fence
 from tests.report_fixtures import SECRET, passing_report, sample_report
 
-
 # --- JUnit -----------------------------------------------------------------------------------
+
 
 def _junit(tmp_path, report):
     path = tmp_path / "junit.xml"
@@ -43,8 +44,12 @@ def test_junit_mapping_per_verdict(tmp_path):
     assert by_name[("compat.errors.errors.unknown_model", "error_contract")].find("error") is not None
     skipped = by_name[("compat.streaming.streaming.usage", "usage_last")].find("skipped")
     assert skipped.get("message").startswith("inconclusive:") and "needs 8 samples" in skipped.get("message")
-    assert by_name[("compat.chat.chat.sampling", "tool_choice_required")].find("skipped") \
-        .get("message").startswith("unsupported_old:")
+    assert (
+        by_name[("compat.chat.chat.sampling", "tool_choice_required")]
+        .find("skipped")
+        .get("message")
+        .startswith("unsupported_old:")
+    )
     passed = by_name[("compat.chat.chat.basic", "finish_reason")]
     assert list(passed) == []
     improved = by_name[("compat.structured.structured.schema", "json_schema_valid")]
@@ -55,7 +60,7 @@ def test_junit_survives_control_characters(tmp_path):
     report = sample_report()
     report["checks"][2]["detail"] = "bad \x00\x1b[31m byte"
     report["checks"][2]["new"] = {"content": "\x07bell"}
-    _, root = _junit(tmp_path, report)      # parses: invalid XML chars were replaced
+    _, root = _junit(tmp_path, report)  # parses: invalid XML chars were replaced
     assert "\x00" not in root.find(".//failure").get("message")
 
 
@@ -67,16 +72,22 @@ def test_junit_all_pass(tmp_path):
 
 # --- Markdown --------------------------------------------------------------------------------
 
+
 def test_markdown_banner_counts_and_rows():
     md = render_markdown(sample_report())
     assert md.startswith("## ❌ REGRESSION — migrate compat (exit code 1)")
-    assert "| 2 | 1 | 1 | 1 | 0 | 1 | 1 |" in md      # counts in COUNT_ORDER
+    assert "| 2 | 1 | 1 | 1 | 0 | 1 | 1 |" in md  # counts in COUNT_ORDER
     assert "**1 critical regression(s)**" in md and "`tools.single_call / tool_call_structure`" in md
     rows = [line for line in md.splitlines() if line.startswith("| **")]
     # every non-pass check has exactly one row, most severe first; passes have none
     assert [r.split("|")[1].strip() for r in rows] == [
-        "**regression**", "**error**", "**inconclusive**", "**unsupported_old**", "**improvement**"]
-    assert "text \\| not as tool_calls" in rows[0]           # pipe escaped, row not broken
+        "**regression**",
+        "**error**",
+        "**inconclusive**",
+        "**unsupported_old**",
+        "**improvement**",
+    ]
+    assert "text \\| not as tool_calls" in rows[0]  # pipe escaped, row not broken
     assert rows[0].count(" | ") == 6
     assert "needs 8 samples per side" in rows[2]
     assert "finish_reason" not in "\n".join(rows)
@@ -95,9 +106,9 @@ def test_markdown_details_for_every_non_pass_and_no_secrets():
     md = render_markdown(sample_report())
     assert md.count("<details>") == md.count("</details>") == 5
     assert "<summary>regression: tools.single_call / tool_call_structure" in md
-    assert '"content": "<tool_call>{\\"name\\": \\"get_weather\\"}</tool_call>"' in md   # evidence verbatim
+    assert '"content": "<tool_call>{\\"name\\": \\"get_weather\\"}</tool_call>"' in md  # evidence verbatim
     assert "POST http://127.0.0.1:8000/v1/chat/completions` → 200" in md
-    assert 'data: {"choices":[{"delta":{"content":"hi | <b>x</b>"}}]}' in md   # verbatim inside a fence
+    assert 'data: {"choices":[{"delta":{"content":"hi | <b>x</b>"}}]}' in md  # verbatim inside a fence
     assert SECRET not in md and "Authorization" not in md and "Bearer" not in md
 
 
@@ -111,7 +122,7 @@ def test_markdown_html_in_detail_is_escaped():
 
 def test_markdown_pass_report():
     md = render_markdown(passing_report())
-    assert md.startswith("## ✅ PASS") and "All checks passed." not in md   # an improvement is non-pass
+    assert md.startswith("## ✅ PASS") and "All checks passed." not in md  # an improvement is non-pass
     assert md.count("<details>") == 1
 
 
@@ -136,6 +147,7 @@ def test_fence_outgrows_backticks_in_content():
 
 # --- terminal --------------------------------------------------------------------------------
 
+
 def test_terminal_summary_table():
     buf = io.StringIO()
     console = Console(file=buf, width=160, color_system=None)
@@ -144,7 +156,7 @@ def test_terminal_summary_table():
     render_terminal(report, console)
     out = buf.getvalue()
     assert "REGRESSION" in out and "exit code 1" in out
-    assert "tool_call_structure" in out and "[bold]markup[/bold]" in out   # shown literally
-    assert "finish_reason" not in out                                      # passes not listed
+    assert "tool_call_structure" in out and "[bold]markup[/bold]" in out  # shown literally
+    assert "finish_reason" not in out  # passes not listed
     assert "0.50x" in out and "missing: kv_cache_usage" in out
     assert SECRET not in out

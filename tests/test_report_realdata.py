@@ -1,10 +1,18 @@
 """A report built from real recorded Ollama exchanges survives every writer and loads back."""
+
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from migrate.report import (latency_table, load_report, render_markdown, summarize, write_json,
-                            write_junit, write_markdown)
+from migrate.report import (
+    latency_table,
+    load_report,
+    render_markdown,
+    summarize,
+    write_json,
+    write_junit,
+    write_markdown,
+)
 from tests.realdata_loader import decode, load
 
 STREAM = "ollama_api_chat_stream_ndjson_gemma3_chunked_2025-08.httprr"
@@ -21,28 +29,47 @@ def exchanges():
 def test_report_from_recorded_exchanges(tmp_path, exchanges):
     ok, err = exchanges
     assert ok.error is None and err.error is not None and err.status == 400
-    checks = [{
-        "case": "errors.tools_unsupported", "category": "errors", "check": "error_contract",
-        "verdict": "regression", "critical": True,
-        "detail": f"old answered, new returned HTTP {err.status} {err.error.type}",
-        "samples": {"old": 1, "new": 1}, "needed_samples": None,
-        "old": {"status": ok.status, "finish_reason": ok.finish_reason},
-        "new": {"status": err.status, "error": err.error.type},
-        "transcripts": {"old": [ok.transcript], "new": [err.transcript]},
-    }]
+    checks = [
+        {
+            "case": "errors.tools_unsupported",
+            "category": "errors",
+            "check": "error_contract",
+            "verdict": "regression",
+            "critical": True,
+            "detail": f"old answered, new returned HTTP {err.status} {err.error.type}",
+            "samples": {"old": 1, "new": 1},
+            "needed_samples": None,
+            "old": {"status": ok.status, "finish_reason": ok.finish_reason},
+            "new": {"status": err.status, "error": err.error.type},
+            "transcripts": {"old": [ok.transcript], "new": [err.transcript]},
+        }
+    ]
     report = {
-        "schema_version": 1, "tool_version": "0.1.0", "started_at": "2025-08-20T10:00:00+00:00",
+        "schema_version": 1,
+        "tool_version": "0.1.0",
+        "started_at": "2025-08-20T10:00:00+00:00",
         "duration_s": 1.5,
         "old": {"kind": "ollama", "protocol": "ollama", "url": "http://127.0.0.1:11434", "model": "gemma3:1b"},
         "new": {"kind": "ollama", "protocol": "ollama", "url": "http://127.0.0.1:8000", "model": "gemma3:1b"},
-        "summary": summarize(checks), "checks": checks,
+        "summary": summarize(checks),
+        "checks": checks,
         "latency": latency_table({"chat": {"old": [ok], "new": [err]}}),
     }
     write_json(report, tmp_path / "r.json")
     loaded = load_report(tmp_path / "r.json")
-    assert loaded["summary"] == {"verdict": "regression", "exit_code": 1, "counts": {
-        "pass": 0, "regression": 1, "improvement": 0, "unsupported_old": 0, "unsupported_new": 0,
-        "inconclusive": 0, "error": 0}}
+    assert loaded["summary"] == {
+        "verdict": "regression",
+        "exit_code": 1,
+        "counts": {
+            "pass": 0,
+            "regression": 1,
+            "improvement": 0,
+            "unsupported_old": 0,
+            "unsupported_new": 0,
+            "inconclusive": 0,
+            "error": 0,
+        },
+    }
     new_lines = loaded["checks"][0]["transcripts"]["new"][0]["lines"]
     assert any("does not support tools" in line for line in new_lines)
     assert len(loaded["checks"][0]["transcripts"]["old"][0]["lines"]) == len(ok.transcript.lines) > 1

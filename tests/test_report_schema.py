@@ -1,4 +1,5 @@
 """The compat-report contract: the schema accepts real reports and rejects broken ones."""
+
 import copy
 import json
 
@@ -12,6 +13,7 @@ from tests.report_fixtures import SECRET, passing_report, sample_report
 def _plain(report):
     """What write_json would write, as data (Transcript dataclasses -> dicts)."""
     from migrate.report._common import prepare
+
     return prepare(report)
 
 
@@ -25,7 +27,7 @@ def test_write_json_round_trip_atomic_and_scrubbed(tmp_path):
     write_json(sample_report(), target)
     text = target.read_text()
     assert SECRET not in text and "Authorization" not in text and "x-api-key" not in text
-    assert [p.name for p in target.parent.iterdir()] == ["report.json"]   # no temp file left
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temp file left
     loaded = load_report(target)
     assert loaded["summary"]["verdict"] == "regression"
     assert loaded["checks"][2]["transcripts"]["new"][0]["headers"] == {"content-type": "application/json"}
@@ -50,6 +52,7 @@ def _mutations():
             for p in path[:-1]:
                 obj = obj[p]
             obj[path[-1]] = value
+
         return f
 
     return {
@@ -93,12 +96,15 @@ def test_pass_verdict_with_regression_count_rejected():
     assert any("regression" in e for e in report_errors(report))
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (None, "no such file"),
-    ("{not json", "not valid JSON (line 1"),
-    ('{"schema_version": 1}', "invalid compat report: $: "),
-    ("[]", "invalid compat report"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "no such file"),
+        ("{not json", "not valid JSON (line 1"),
+        ('{"schema_version": 1}', "invalid compat report: $: "),
+        ("[]", "invalid compat report"),
+    ],
+)
 def test_load_report_bad_input_is_one_line_code_2(tmp_path, content, fragment):
     path = tmp_path / "r.json"
     if content is not None:
@@ -117,15 +123,18 @@ def test_load_report_binary_file(tmp_path):
     assert err.value.code == 2
 
 
-@pytest.mark.parametrize("verdicts, flags, expected", [
-    (["pass", "improvement", "unsupported_old", "unsupported_new"], {}, ("pass", 0)),
-    (["pass", "inconclusive"], {}, ("inconclusive", 4)),
-    ([], {}, ("inconclusive", 4)),                     # nothing observed is not a pass
-    (["pass", "error"], {}, ("error", 4)),
-    (["error", "regression", "inconclusive"], {}, ("regression", 1)),   # 1 > 4
-    (["regression"], {"bad_input": True}, ("error", 2)),               # 2 > 1
-    (["regression"], {"bad_input": True, "unreachable": True}, ("error", 3)),   # 3 > 2
-])
+@pytest.mark.parametrize(
+    "verdicts, flags, expected",
+    [
+        (["pass", "improvement", "unsupported_old", "unsupported_new"], {}, ("pass", 0)),
+        (["pass", "inconclusive"], {}, ("inconclusive", 4)),
+        ([], {}, ("inconclusive", 4)),  # nothing observed is not a pass
+        (["pass", "error"], {}, ("error", 4)),
+        (["error", "regression", "inconclusive"], {}, ("regression", 1)),  # 1 > 4
+        (["regression"], {"bad_input": True}, ("error", 2)),  # 2 > 1
+        (["regression"], {"bad_input": True, "unreachable": True}, ("error", 3)),  # 3 > 2
+    ],
+)
 def test_summarize_precedence(verdicts, flags, expected):
     summary = summarize([{"verdict": v} for v in verdicts], **flags)
     assert (summary["verdict"], summary["exit_code"]) == expected
@@ -139,7 +148,9 @@ def test_summarize_rejects_unknown_verdict():
 
 def test_schema_file_is_valid_draft_2020_12():
     import jsonschema
+
     from migrate.report.json_report import load_schema
+
     schema = load_schema()
     assert schema["$schema"].endswith("2020-12/schema")
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -1,4 +1,5 @@
 """Secrets never reach a report; ordinary text is left alone."""
+
 from migrate.exchange import Transcript
 from migrate.report._common import prepare, scrub_text
 
@@ -16,9 +17,12 @@ def test_scrub_text_keeps_ordinary_prose():
 
 
 def test_prepare_drops_secret_headers_and_masks_body_keys():
-    t = Transcript(url="http://h", headers={"Authorization": "Bearer x", "X-Api-Key": "k",
-                                            "Cookie": "c", "content-type": "application/json"},
-                   request_body={"model": "m", "api_key": "k"}, lines=["ok"])
+    t = Transcript(
+        url="http://h",
+        headers={"Authorization": "Bearer x", "X-Api-Key": "k", "Cookie": "c", "content-type": "application/json"},
+        request_body={"model": "m", "api_key": "k"},
+        lines=["ok"],
+    )
     out = prepare({"checks": [{"transcripts": {"new": [t]}}]})
     got = out["checks"][0]["transcripts"]["new"][0]
     assert got["headers"] == {"content-type": "application/json"}

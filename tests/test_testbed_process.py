@@ -1,16 +1,25 @@
 """migrate.testbed.process: the spawn / wait-for-health / stop-the-group part both engine servers share."""
+
 import subprocess
 import sys
 import time
 
 import pytest
 
-from migrate.testbed.process import (EngineStartError, ManagedServer, free_port, group_members, log_tail,
-                                     spawn_group, stop_group, wait_healthy)
+from migrate.testbed.process import (
+    EngineStartError,
+    ManagedServer,
+    free_port,
+    group_members,
+    log_tail,
+    spawn_group,
+    stop_group,
+    wait_healthy,
+)
 
 
 def _dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"     # nothing listens there: connection refused
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
 
 
 def test_wait_healthy_returns_at_once_when_the_process_exits(tmp_path):
@@ -18,7 +27,7 @@ def test_wait_healthy_returns_at_once_when_the_process_exits(tmp_path):
     started = time.perf_counter()
     reason = wait_healthy(_dead_url(), proc, started=started, timeout=60.0, interval=0.05, what="server process")
     assert reason == "server process exited with code 3"
-    assert time.perf_counter() - started < 30.0          # did not sit out the 60 s deadline
+    assert time.perf_counter() - started < 30.0  # did not sit out the 60 s deadline
     assert log_tail(tmp_path / "x.log") == "bye"
 
 
@@ -38,14 +47,15 @@ def test_log_tail_of_a_missing_log():
 
 def test_stop_group_closes_the_stdin_pipe_and_can_run_twice(tmp_path):
     # The llama.cpp child exits when its stdin closes; a leader already gone must not raise.
-    proc = spawn_group([sys.executable, "-c", "import sys; sys.stdin.read()"], tmp_path / "x.log",
-                       stdin=subprocess.PIPE)
+    proc = spawn_group(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], tmp_path / "x.log", stdin=subprocess.PIPE
+    )
     proc.stdin.write(b"x")
     proc.stdin.flush()
     assert group_members(proc.pid) == [proc.pid]
     stop_group(proc, timeout=5.0)
     assert proc.stdin.closed and group_members(proc.pid) == []
-    stop_group(proc, timeout=5.0)                          # again, with the leader long gone
+    stop_group(proc, timeout=5.0)  # again, with the leader long gone
 
 
 class _Failing(ManagedServer):
@@ -77,6 +87,6 @@ def test_start_retries_only_when_the_subclass_says_so(tmp_path, retry, attempts)
     assert len(server.launches) == attempts
     message = str(info.value)
     assert message.startswith("fake did not start: engine process exited with code 1")
-    assert f"attempt on {server.launches[-1]}: address already in use" in message   # the log tail
-    assert f"### {server.launches[0]}" in (tmp_path / "fake.log").read_text()      # header per attempt
+    assert f"attempt on {server.launches[-1]}: address already in use" in message  # the log tail
+    assert f"### {server.launches[0]}" in (tmp_path / "fake.log").read_text()  # header per attempt
     assert not server.alive() and server._proc is None

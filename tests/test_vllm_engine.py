@@ -2,6 +2,7 @@
 
 The 270M base model's words are never asserted; what vLLM does with the protocol is.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ from migrate.testbed.vllm_server import SERVED_MODEL_NAME, build_command
 
 pytestmark = pytest.mark.vllm
 
-REQUIRED_METRICS = ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
-                    "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
+REQUIRED_METRICS = (
+    "vllm:time_to_first_token_seconds",
+    "vllm:inter_token_latency_seconds",
+    "vllm:num_requests_waiting",
+    "vllm:kv_cache_usage_perc",
+)
 
 
 def _metric_families(text: str) -> dict[str, str]:
@@ -85,12 +90,12 @@ def test_tool_call_required_stream_matches_nonstream_structure(vllm_server, tmp_
             assert isinstance(call["arguments"], dict), f"{label}: arguments not a JSON object"
             assert required_keys <= set(call["arguments"]), f"{label}: {call['arguments']}"
             assert call["id"], f"{label}: tool call without id"
-            assert call["arguments_encoding"] == "string"   # OpenAI wire format
+            assert call["arguments_encoding"] == "string"  # OpenAI wire format
     # The stream is merged from delta fragments (id+name first, then argument pieces); it must
     # rebuild calls of the same shape as the non-stream message.
     shape = lambda call: (call["name"], type(call["arguments"]).__name__, bool(call["id"]))  # noqa: E731
     assert shape(streamed["tool_calls"][0]) == shape(plain["tool_calls"][0])
-    assert len({c["id"] for c in streamed["tool_calls"]}) == len(streamed["tool_calls"])   # ids distinct
+    assert len({c["id"] for c in streamed["tool_calls"]}) == len(streamed["tool_calls"])  # ids distinct
     assert streamed["timings"]["ttft_s"] is not None
 
 
@@ -104,8 +109,21 @@ def test_real_vllm_metrics_exposed_and_counting(vllm_server):
     assert families["vllm:kv_cache_usage_perc"] == "gauge"
     ttft_before = _sample(before.text, "vllm:time_to_first_token_seconds_count")
 
-    _send_json(["--url", vllm_server.url, "--protocol", "openai", "--model", SERVED_MODEL_NAME,
-                "--prompt", "Hello", "--max-tokens", "8", "--stream"])
+    _send_json(
+        [
+            "--url",
+            vllm_server.url,
+            "--protocol",
+            "openai",
+            "--model",
+            SERVED_MODEL_NAME,
+            "--prompt",
+            "Hello",
+            "--max-tokens",
+            "8",
+            "--stream",
+        ]
+    )
 
     after = fetch(vllm_server.url, "/metrics")
     assert _sample(after.text, "vllm:time_to_first_token_seconds_count") >= ttft_before + 1
@@ -124,20 +142,28 @@ def test_server_flags_accepted_by_vllms_own_parser(vllm_env, tmp_path):
         "args = make_arg_parser(FlexibleArgumentParser()).parse_args(json.loads(sys.argv[1]))\n"
         "print(json.dumps({'parser': args.tool_call_parser, 'registered': args.tool_call_parser in\n"
         "    ToolParserManager.list_registered(), 'max_model_len': args.max_model_len,\n"
-        "    'served': args.served_model_name, 'eager': args.enforce_eager}))\n")
-    proc = subprocess.run([str(vllm_env.python), "-c", script, json.dumps(argv[3:])],
-                          capture_output=True, text=True, timeout=180)
+        "    'served': args.served_model_name, 'eager': args.enforce_eager}))\n"
+    )
+    proc = subprocess.run(
+        [str(vllm_env.python), "-c", script, json.dumps(argv[3:])], capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     parsed = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert parsed == {"parser": "hermes", "registered": True, "max_model_len": 2048,
-                      "served": [SERVED_MODEL_NAME], "eager": True}
+    assert parsed == {
+        "parser": "hermes",
+        "registered": True,
+        "max_model_len": 2048,
+        "served": [SERVED_MODEL_NAME],
+        "eager": True,
+    }
 
 
 def test_env_cli_reuses_cached_build(vllm_env):
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "migrate.testbed.vllm_env", "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate.testbed.vllm_env", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["actions"] == [f"reused venv ({VLLM_SPEC})", f"reused model ({MODEL_DIRNAME})"]

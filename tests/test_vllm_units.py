@@ -2,6 +2,7 @@
 
 These run in seconds and in every test run; the real engine is exercised in test_vllm_engine.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def _builder(calls: list, *, fail: bool = False):
         if fail:
             raise VllmEnvError("pip install failed")
         return {"bytes": 10}
+
     return build
 
 
@@ -32,7 +34,7 @@ def test_build_once_builds_in_temp_dir_then_renames_and_marks(tmp_path):
     final, lock, calls = tmp_path / "venv", tmp_path / ".lock", []
     data, built = build_once(final, {"v": 1}, _builder(calls), lock)
     assert built and data["bytes"] == 10 and data["fingerprint"] == {"v": 1}
-    assert calls[0] != final and calls[0].parent == final.parent     # built beside, not in place
+    assert calls[0] != final and calls[0].parent == final.parent  # built beside, not in place
     assert (final / "payload").exists() and not calls[0].exists()
     marker = json.loads((tmp_path / "venv.ok.json").read_text())
     assert marker["fingerprint"] == {"v": 1}
@@ -65,7 +67,7 @@ def test_unmarked_leftover_is_discarded_not_trusted(tmp_path):
     final, lock, calls = tmp_path / "venv", tmp_path / ".lock", []
     final.mkdir()
     (final / "half-written").write_text("")
-    (tmp_path / ".venv.999999.tmp").mkdir()          # a crashed builder's temp dir
+    (tmp_path / ".venv.999999.tmp").mkdir()  # a crashed builder's temp dir
     build_once(final, {"v": 1}, _builder(calls), lock)
     assert len(calls) == 1 and not (final / "half-written").exists()
     assert not (tmp_path / ".venv.999999.tmp").exists()
@@ -82,9 +84,12 @@ def test_concurrent_builders_build_once(tmp_path):
         "    with open(root / 'builds.log', 'a') as f: f.write(str(os.getpid()) + '\\n')\n"
         "    tmp.mkdir(); (tmp / 'big').write_bytes(os.urandom(20_000_000))\n"
         "    return {}\n"
-        "print(json.dumps(build_once(root / 'venv', {'v': 1}, build, root / '.lock')[1]))\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+        "print(json.dumps(build_once(root / 'venv', {'v': 1}, build, root / '.lock')[1]))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outputs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(outputs) == [False, False, True]
@@ -92,9 +97,14 @@ def test_concurrent_builders_build_once(tmp_path):
 
 
 def test_env_cli_fails_with_one_line(tmp_path):
-    (tmp_path / "ollama-migrate").write_text("not a directory")   # the cache root cannot be created
-    proc = subprocess.run([sys.executable, "-m", "migrate.testbed.vllm_env"], capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)}, timeout=60)
+    (tmp_path / "ollama-migrate").write_text("not a directory")  # the cache root cannot be created
+    proc = subprocess.run(
+        [sys.executable, "-m", "migrate.testbed.vllm_env"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
 
@@ -130,13 +140,14 @@ def test_stop_kills_the_whole_process_group(tmp_path):
     """Like vLLM (API process + engine core), the leader has children; none may survive stop()."""
     server = VllmServer(_fake_env(sys.executable, tmp_path), log_path=tmp_path / "vllm.log")
     # A leader that ignores SIGTERM, with two children: the SIGKILL path must clean them all up.
-    code = ("import signal, subprocess, sys, time\n"
-            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-            "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']) for _ in range(2)]\n"
-            "print('ready', flush=True)\n"
-            "time.sleep(600)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    code = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']) for _ in range(2)]\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout.readline().strip() == "ready"
     server._proc, server.pgid = proc, proc.pid
     assert len(group_members(proc.pid)) == 3

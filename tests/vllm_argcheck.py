@@ -2,6 +2,7 @@
 
 stdin: JSON list of argv lists (without the leading `vllm serve`). stdout: JSON list of results.
 """
+
 import json
 import sys
 
@@ -18,7 +19,7 @@ for argv in json.load(sys.stdin):
     parser = make_arg_parser(FlexibleArgumentParser())
     model, flags = argv[0], argv[1:]
     try:
-        ns = parser.parse_args([model, *flags])   # the same shape as `vllm serve <model> ...`
+        ns = parser.parse_args([model, *flags])  # the same shape as `vllm serve <model> ...`
     except SystemExit as exc:
         results.append({"argv": argv, "ok": False, "error": f"parser exit {exc.code}"})
         continue
@@ -29,6 +30,13 @@ for argv in json.load(sys.stdin):
         problems.append(f"unknown reasoning parser {ns.reasoning_parser}")
     if getattr(ns, "quantization", None) and ns.quantization not in QUANTIZATION_METHODS:
         problems.append(f"unknown quantization {ns.quantization}")
-    results.append({"argv": argv, "ok": not problems, "error": "; ".join(problems),
-                    "served": getattr(ns, "served_model_name", None), "max_model_len": getattr(ns, "max_model_len", None)})
+    results.append(
+        {
+            "argv": argv,
+            "ok": not problems,
+            "error": "; ".join(problems),
+            "served": getattr(ns, "served_model_name", None),
+            "max_model_len": getattr(ns, "max_model_len", None),
+        }
+    )
 print(json.dumps(results))

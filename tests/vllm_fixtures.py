@@ -4,6 +4,7 @@ Both FAIL (never skip) when the environment cannot be built or the server cannot
 that silently skipped every vLLM test would report a pass that was never observed. The first
 run builds the cached venv and model (minutes); later runs reuse them (milliseconds).
 """
+
 from __future__ import annotations
 
 import sys

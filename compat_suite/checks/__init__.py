@@ -3,6 +3,7 @@ it) to its function.
 
 A check takes ``(case, CaseRun, CheckContext)`` and returns one report entry, or a list of them.
 """
+
 from .base import CaseRun, CheckContext, SideInfo
 from .registry import DEFAULT_CHECKS, REGISTRY
 

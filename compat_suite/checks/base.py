@@ -1,5 +1,6 @@
 """What every check shares: the per-case run record, field rules, and turning field judgements
 into one verdict of the report contract."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -12,8 +13,15 @@ from .. import noise
 from ..normalize import text_similarity, values_differ
 
 # Transport faults: nothing was observed, so they are infrastructure errors, not behaviour.
-TRANSPORT_ERRORS = {"connection_refused", "connect_timeout", "read_timeout", "stall", "timeout",
-                    "stream_cut", "transport"}
+TRANSPORT_ERRORS = {
+    "connection_refused",
+    "connect_timeout",
+    "read_timeout",
+    "stall",
+    "timeout",
+    "stream_cut",
+    "transport",
+}
 
 
 @dataclass
@@ -22,7 +30,7 @@ class SideInfo:
     protocol: str
     url: str
     model: str
-    context: Optional[int] = None          # effective per-request context, when learned
+    context: Optional[int] = None  # effective per-request context, when learned
     context_source: str = "unknown"
 
 
@@ -62,7 +70,7 @@ class Field:
     kind: str = "exact"
     threshold: float = 0.8
     better: Optional[Callable[[Any, Any], Optional[bool]]] = None
-    ignore_order: bool = False      # lists whose order carries no meaning (parallel tool calls)
+    ignore_order: bool = False  # lists whose order carries no meaning (parallel tool calls)
 
     def differ(self, a: Any, b: Any) -> bool:
         if self.kind == "text":
@@ -124,8 +132,8 @@ class Samples:
 
     old: list[Exchange]
     new: list[Exchange]
-    early: Optional[dict] = None     # a verdict decided without comparing (error / inconclusive)
-    note: str = ""                   # names the excluded failures, for the detail
+    early: Optional[dict] = None  # a verdict decided without comparing (error / inconclusive)
+    note: str = ""  # names the excluded failures, for the detail
 
 
 def split_samples(case, check: str, old_ex: list[Exchange], new_ex: list[Exchange]) -> Samples:
@@ -145,26 +153,47 @@ def split_samples(case, check: str, old_ex: list[Exchange], new_ex: list[Exchang
             else:
                 valid[side].append(ex)
     note = " ".join(
-        f"Excluded as infrastructure failures: {len(failed[s])} of {len(exs)} {s} sample(s) "
-        f"({failed[s][0]})." for s, exs in (("old", old_ex), ("new", new_ex)) if failed[s])
+        f"Excluded as infrastructure failures: {len(failed[s])} of {len(exs)} {s} sample(s) ({failed[s][0]})."
+        for s, exs in (("old", old_ex), ("new", new_ex))
+        if failed[s]
+    )
     for side, exs in (("old", old_ex), ("new", new_ex)):
         if not exs:
-            return Samples([], [], result(case, check, "error", f"No {side} sample was run.",
-                                          old_ex=old_ex, new_ex=new_ex))
+            return Samples(
+                [], [], result(case, check, "error", f"No {side} sample was run.", old_ex=old_ex, new_ex=new_ex)
+            )
         if not valid[side]:
-            return Samples([], [], result(
-                case, check, "error",
-                f"Every {side} request failed before a behaviour could be observed "
-                f"({failed[side][0]}); nothing was compared.", old_ex=old_ex, new_ex=new_ex))
+            return Samples(
+                [],
+                [],
+                result(
+                    case,
+                    check,
+                    "error",
+                    f"Every {side} request failed before a behaviour could be observed "
+                    f"({failed[side][0]}); nothing was compared.",
+                    old_ex=old_ex,
+                    new_ex=new_ex,
+                ),
+            )
     want_old = min(len(old_ex), 2)
     if len(valid["old"]) < want_old:
         more = want_old - len(valid["old"])
-        return Samples(valid["old"], valid["new"], result(
-            case, check, "inconclusive",
-            f"Only {len(valid['old'])} valid old sample(s): too few to estimate the old backend's own "
-            f"variation; {more} more baseline repeat(s) would decide. {note}",
-            old_ex=old_ex, new_ex=new_ex, samples=(len(valid["old"]), len(valid["new"])),
-            needed=more))
+        return Samples(
+            valid["old"],
+            valid["new"],
+            result(
+                case,
+                check,
+                "inconclusive",
+                f"Only {len(valid['old'])} valid old sample(s): too few to estimate the old backend's own "
+                f"variation; {more} more baseline repeat(s) would decide. {note}",
+                old_ex=old_ex,
+                new_ex=new_ex,
+                samples=(len(valid["old"]), len(valid["new"])),
+                needed=more,
+            ),
+        )
     return Samples(valid["old"], valid["new"], None, note)
 
 
@@ -179,26 +208,40 @@ def transcripts(exchanges: list[Exchange], limit: int = 2) -> list[dict]:
     out = []
     for ex in exchanges[:limit]:
         t = asdict(ex.transcript)
-        t["lines"] = t["lines"][:200]      # a long stream is evidence enough in its first lines
+        t["lines"] = t["lines"][:200]  # a long stream is evidence enough in its first lines
         out.append(t)
     return out
 
 
-def result(case, check: str, verdict: str, detail: str, *, old_obs: Any = None, new_obs: Any = None,
-           old_ex: Optional[list[Exchange]] = None, new_ex: Optional[list[Exchange]] = None,
-           samples: Optional[tuple[int, int]] = None, needed: Optional[int] = None,
-           category: Optional[str] = None) -> dict:
+def result(
+    case,
+    check: str,
+    verdict: str,
+    detail: str,
+    *,
+    old_obs: Any = None,
+    new_obs: Any = None,
+    old_ex: Optional[list[Exchange]] = None,
+    new_ex: Optional[list[Exchange]] = None,
+    samples: Optional[tuple[int, int]] = None,
+    needed: Optional[int] = None,
+    category: Optional[str] = None,
+) -> dict:
     """One entry of ``report["checks"]`` (contract keys only)."""
     old_ex = old_ex or []
     new_ex = new_ex or []
     category = category or case.category
     entry = {
-        "case": case.id, "category": category, "check": check, "verdict": verdict,
-        "critical": is_critical(category), "detail": detail,
-        "samples": {"old": samples[0] if samples else len(old_ex),
-                    "new": samples[1] if samples else len(new_ex)},
+        "case": case.id,
+        "category": category,
+        "check": check,
+        "verdict": verdict,
+        "critical": is_critical(category),
+        "detail": detail,
+        "samples": {"old": samples[0] if samples else len(old_ex), "new": samples[1] if samples else len(new_ex)},
         "needed_samples": needed,
-        "old": old_obs if old_obs is not None else {}, "new": new_obs if new_obs is not None else {},
+        "old": old_obs if old_obs is not None else {},
+        "new": new_obs if new_obs is not None else {},
     }
     if verdict != "pass":
         entry["transcripts"] = {"old": transcripts(old_ex), "new": transcripts(new_ex)}
@@ -219,9 +262,20 @@ def _measured(obs: list[dict], name: str) -> tuple[list, list[dict]]:
     return values, missing
 
 
-def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: list[dict], *,
-          old_ex: list[Exchange], new_ex: list[Exchange], ctx: CheckContext,
-          pass_detail: str = "", category: Optional[str] = None, note: str = "") -> dict:
+def judge(
+    case,
+    check: str,
+    fields: list[Field],
+    old_obs: list[dict],
+    new_obs: list[dict],
+    *,
+    old_ex: list[Exchange],
+    new_ex: list[Exchange],
+    ctx: CheckContext,
+    pass_detail: str = "",
+    category: Optional[str] = None,
+    note: str = "",
+) -> dict:
     """Diffy's rule over each judged field, then one verdict for the check.
 
     A confirmed difference in any field is a regression unless its ``better`` rule says the new
@@ -234,17 +288,19 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
     """
     judged = noise.Judgement()
     values: dict[str, tuple[list, list]] = {}
-    missing: dict[str, dict] = {}          # field -> {"cause", "infra"}
+    missing: dict[str, dict] = {}  # field -> {"cause", "infra"}
     for f in fields:
         if f.kind == "info":
             continue
         old_v, old_missing = _measured(old_obs, f.name)
         new_v, new_missing = _measured(new_obs, f.name)
         if not old_v or not new_v:
-            why = (old_missing if not old_v else new_missing)
+            why = old_missing if not old_v else new_missing
             side = "old" if not old_v else "new"
-            missing[f.name] = {"cause": f"{side}: {why[0]['cause']}" if why else f"no {side} sample",
-                               "infra": bool(why) and all(w["infra"] for w in why)}
+            missing[f.name] = {
+                "cause": f"{side}: {why[0]['cause']}" if why else f"no {side} sample",
+                "infra": bool(why) and all(w["infra"] for w in why),
+            }
             continue
         values[f.name] = (old_v, new_v)
         judged.fields.append(noise.judge_field(f.name, old_v, new_v, f.differ, ctx.thresholds))
@@ -259,8 +315,10 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
             # A quality that does not apply / was not measured on one side: None vs True says
             # nothing about the new backend, so it can be neither a regression nor a pass.
             side = "old" if old_v is None else "new"
-            missing[fj.field] = {"cause": f"not measured on the {side} side ({_fmt(old_v)} -> "
-                                          f"{_fmt(new_v)})", "infra": False}
+            missing[fj.field] = {
+                "cause": f"not measured on the {side} side ({_fmt(old_v)} -> {_fmt(new_v)})",
+                "infra": False,
+            }
             continue
         text = f"{fj.field} {_fmt(old_v)} -> {_fmt(new_v)}"
         (improvements if direction else regressions).append(text)
@@ -272,8 +330,10 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
     unknown = "; ".join(f"{name} ({m['cause']})" for name, m in missing.items())
     needed = None
     if regressions:
-        verdict, detail = "regression", "Changed on the new backend beyond the old backend's own " \
-                                        "variation: " + "; ".join(regressions) + "."
+        verdict, detail = (
+            "regression",
+            "Changed on the new backend beyond the old backend's own variation: " + "; ".join(regressions) + ".",
+        )
         if improvements:
             detail += " Improved: " + "; ".join(improvements) + "."
         if missing:
@@ -282,8 +342,7 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
         verdict = "error"
         detail = f"An infrastructure failure left fields unmeasured, so they were not compared: {unknown}."
         if judged.insufficient:
-            detail += (" Also undecided for lack of samples: "
-                       + ", ".join(f.field for f in judged.insufficient) + ".")
+            detail += " Also undecided for lack of samples: " + ", ".join(f.field for f in judged.insufficient) + "."
         if improvements:
             detail += " Improved: " + "; ".join(improvements) + "."
     elif missing or judged.insufficient:
@@ -294,8 +353,10 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
         if judged.insufficient:
             names = ", ".join(f.field for f in judged.insufficient)
             needed = judged.needed
-            parts.append(f"Differences in {names} cannot be told apart from the old backend's own "
-                         f"variation with these samples; {needed} more repeat(s) per side would decide.")
+            parts.append(
+                f"Differences in {names} cannot be told apart from the old backend's own "
+                f"variation with these samples; {needed} more repeat(s) per side would decide."
+            )
         detail = " ".join(parts)
         if improvements:
             detail += " Improved: " + "; ".join(improvements) + "."
@@ -308,5 +369,15 @@ def judge(case, check: str, fields: list[Field], old_obs: list[dict], new_obs: l
             detail += f" (Differences in {', '.join(noisy)} are within the old backend's own variation.)"
     if note:
         detail += " " + note
-    return result(case, check, verdict, detail, old_obs=old_view, new_obs=new_view,
-                  old_ex=old_ex, new_ex=new_ex, needed=needed, category=category)
+    return result(
+        case,
+        check,
+        verdict,
+        detail,
+        old_obs=old_view,
+        new_obs=new_view,
+        old_ex=old_ex,
+        new_ex=new_ex,
+        needed=needed,
+        category=category,
+    )

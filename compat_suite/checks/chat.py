@@ -4,6 +4,7 @@ Prose is never compared exactly: ``content`` is shown, and judged only when the 
 minimum ``text_similarity`` (a user case can; the built-in cases do not, since two engines or
 quantisations legitimately word things differently).
 """
+
 from __future__ import annotations
 
 from migrate.exchange import Exchange
@@ -37,8 +38,11 @@ def observe(ex: Exchange, case) -> dict:
 
 def fields(case) -> list[Field]:
     out = [
-        Field("status"), Field("error_type"), Field("finish_reason"),
-        Field("has_content", better=true_is_better), Field("tool_calls"),
+        Field("status"),
+        Field("error_type"),
+        Field("finish_reason"),
+        Field("has_content", better=true_is_better),
+        Field("tool_calls"),
         Field("usage_reported", better=true_is_better),
         Field("leaked_markers", better=fewer_is_better),
         Field("no_replacement_chars", better=true_is_better),
@@ -46,8 +50,9 @@ def fields(case) -> list[Field]:
         Field("stop_respected", better=true_is_better),
     ]
     sim = case.params.get("text_similarity")
-    out.append(Field("content", kind="text", threshold=float(sim)) if sim is not None
-               else Field("content", kind="info"))
+    out.append(
+        Field("content", kind="text", threshold=float(sim)) if sim is not None else Field("content", kind="info")
+    )
     return out
 
 
@@ -56,9 +61,18 @@ def response_structure(case, run: CaseRun, ctx: CheckContext) -> dict:
     if got.early:
         return got.early
     old, new = got.old, got.new
-    return judge(case, "response_structure", fields(case), [observe(e, case) for e in old],
-                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail="Same answer structure (status, finish_reason, limits) on both backends.")
+    return judge(
+        case,
+        "response_structure",
+        fields(case),
+        [observe(e, case) for e in old],
+        [observe(e, case) for e in new],
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail="Same answer structure (status, finish_reason, limits) on both backends.",
+    )
 
 
 CHECKS = {"response_structure": response_structure}

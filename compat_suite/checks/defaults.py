@@ -6,6 +6,7 @@ whether the answer ends by itself or at the length cap, how long it is, and whet
 markers leak (a missing stop token). Sampling randomness is expected, so every field goes through
 the noise rule: only a change beyond the old backend's own run-to-run variation counts.
 """
+
 from __future__ import annotations
 
 from migrate.exchange import Exchange
@@ -22,9 +23,13 @@ def observe(ex: Exchange, case) -> dict:
 
 
 FIELDS = [
-    Field("status"), Field("error_type"), Field("ends_by_itself"),
-    Field("leaked_markers", better=fewer_is_better), Field("tool_calls"),
-    Field("completion_tokens", kind="info"), Field("finish_reason", kind="info"),
+    Field("status"),
+    Field("error_type"),
+    Field("ends_by_itself"),
+    Field("leaked_markers", better=fewer_is_better),
+    Field("tool_calls"),
+    Field("completion_tokens", kind="info"),
+    Field("finish_reason", kind="info"),
     Field("content", kind="info"),
 ]
 
@@ -34,10 +39,19 @@ def default_behaviour(case, run: CaseRun, ctx: CheckContext) -> dict:
     if got.early:
         return got.early
     old, new = got.old, got.new
-    return judge(case, "default_behaviour", FIELDS, [observe(e, case) for e in old],
-                 [observe(e, case) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail="Without sampling parameters both backends end answers the same way "
-                             "(within the old backend's own variation).")
+    return judge(
+        case,
+        "default_behaviour",
+        FIELDS,
+        [observe(e, case) for e in old],
+        [observe(e, case) for e in new],
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail="Without sampling parameters both backends end answers the same way "
+        "(within the old backend's own variation).",
+    )
 
 
 CHECKS = {"default_behaviour": default_behaviour}

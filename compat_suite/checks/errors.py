@@ -5,6 +5,7 @@ sample must agree), not through the noise rule. Ordering of outcomes, best first
 bad request: a clean 4xx with a message; a 5xx (clients retry it); a 2xx that silently answers
 (wrong model, truncated prompt): the app never learns something went wrong.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,7 @@ def _rank(obs: dict) -> int:
         return 3 if obs["has_message"] else 2
     if cls == "5xx":
         return 1
-    return 0      # 2xx: silently served
+    return 0  # 2xx: silently served
 
 
 def error_contract(case, run: CaseRun, ctx: CheckContext) -> dict:
@@ -80,27 +81,56 @@ def _judge(case, old: list[Exchange], new: list[Exchange], run: CaseRun, ctx: Ch
     new_obs = [observe(e, sent.get("new")) for e in new]
     o, n = old_obs[0], new_obs[0]
     if any(x["status"] != o["status"] for x in old_obs) or any(x["status"] != n["status"] for x in new_obs):
-        return result(case, "error_contract", "inconclusive",
-                      "A backend answered this request with different statuses across repeats.",
-                      old_obs=o, new_obs=n, old_ex=old, new_ex=new, needed=2)
+        return result(
+            case,
+            "error_contract",
+            "inconclusive",
+            "A backend answered this request with different statuses across repeats.",
+            old_obs=o,
+            new_obs=n,
+            old_ex=old,
+            new_ex=new,
+            needed=2,
+        )
     same_protocol = ctx.old.protocol == ctx.new.protocol
     what = case.params.get("error", case.id)
     if o["status"] == n["status"]:
         if same_protocol and o["shape"] != n["shape"]:
-            return result(case, "error_contract", "regression",
-                          f"Same status {o['status']} but the error body changed shape "
-                          f"({o['shape']} -> {n['shape']}); clients parsing it will break.",
-                          old_obs=o, new_obs=n, old_ex=old, new_ex=new)
+            return result(
+                case,
+                "error_contract",
+                "regression",
+                f"Same status {o['status']} but the error body changed shape "
+                f"({o['shape']} -> {n['shape']}); clients parsing it will break.",
+                old_obs=o,
+                new_obs=n,
+                old_ex=old,
+                new_ex=new,
+            )
         if o["status_class"] == "2xx" and n.get("silently_truncated") and not o.get("silently_truncated"):
-            return result(case, "error_contract", "regression",
-                          "Both answer 200, but the new backend silently drops part of the prompt.",
-                          old_obs=o, new_obs=n, old_ex=old, new_ex=new)
+            return result(
+                case,
+                "error_contract",
+                "regression",
+                "Both answer 200, but the new backend silently drops part of the prompt.",
+                old_obs=o,
+                new_obs=n,
+                old_ex=old,
+                new_ex=new,
+            )
         note = ""
         if o["status_class"] == "2xx":
             note = " Both backends serve this bad request without an error."
-        return result(case, "error_contract", "pass",
-                      f"Both backends answer {what} with HTTP {o['status']}.{note}",
-                      old_obs=o, new_obs=n, old_ex=old, new_ex=new)
+        return result(
+            case,
+            "error_contract",
+            "pass",
+            f"Both backends answer {what} with HTTP {o['status']}.{note}",
+            old_obs=o,
+            new_obs=n,
+            old_ex=old,
+            new_ex=new,
+        )
     ro, rn = _rank(o), _rank(n)
     if o["status_class"] == "2xx" and n["status_class"] == "2xx":
         ro, rn = (1, 0) if n.get("silently_truncated") else (0, 1)
@@ -109,15 +139,32 @@ def _judge(case, old: list[Exchange], new: list[Exchange], run: CaseRun, ctx: Ch
         extra = ""
         if o.get("silently_truncated"):
             extra = " The old backend silently truncated the prompt; the new one says so."
-        return result(case, "error_contract", "improvement",
-                      f"{what}: {change}: clearer on the new backend.{extra} Clients that relied on "
-                      f"the old status must handle the new one.",
-                      old_obs=o, new_obs=n, old_ex=old, new_ex=new)
-    why = {0: "the new backend serves it silently", 1: "a server error clients will retry",
-           2: "an error without a message"}.get(rn, "a different status")
-    return result(case, "error_contract", "regression",
-                  f"{what}: {change}: {why}; clients branching on the old status break.",
-                  old_obs=o, new_obs=n, old_ex=old, new_ex=new)
+        return result(
+            case,
+            "error_contract",
+            "improvement",
+            f"{what}: {change}: clearer on the new backend.{extra} Clients that relied on "
+            f"the old status must handle the new one.",
+            old_obs=o,
+            new_obs=n,
+            old_ex=old,
+            new_ex=new,
+        )
+    why = {
+        0: "the new backend serves it silently",
+        1: "a server error clients will retry",
+        2: "an error without a message",
+    }.get(rn, "a different status")
+    return result(
+        case,
+        "error_contract",
+        "regression",
+        f"{what}: {change}: {why}; clients branching on the old status break.",
+        old_obs=o,
+        new_obs=n,
+        old_ex=old,
+        new_ex=new,
+    )
 
 
 CHECKS = {"error_contract": error_contract}

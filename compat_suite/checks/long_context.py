@@ -7,6 +7,7 @@ is *silently truncated* when the server answers 2xx but reports fewer prompt tok
 each prompt is judged on its outcome, not through the noise rule; needle recall is shown only
 (a small model may not repeat needles even when it saw them).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -19,16 +20,16 @@ TRUNCATION_RATIO = 0.95
 
 
 def outcome(ex: Exchange, sent: Optional[int], needles: dict[str, str]) -> dict:
-    obs: dict = {"status": ex.status, "sent_tokens": sent,
-                 "prompt_tokens": ex.usage.prompt_tokens}
+    obs: dict = {"status": ex.status, "sent_tokens": sent, "prompt_tokens": ex.usage.prompt_tokens}
     if ex.error is not None:
         obs["outcome"] = "rejected" if ex.status and 400 <= ex.status < 500 else "failed"
         obs["error_type"] = ex.error.type
         obs["error"] = ex.error.message[:200]
         return obs
     obs["needles_repeated"] = sorted(pos for pos, code in needles.items() if code in (ex.content or ""))
-    truncated = (sent is not None and ex.usage.prompt_tokens is not None
-                 and ex.usage.prompt_tokens < TRUNCATION_RATIO * sent)
+    truncated = (
+        sent is not None and ex.usage.prompt_tokens is not None and ex.usage.prompt_tokens < TRUNCATION_RATIO * sent
+    )
     obs["outcome"] = "truncated" if truncated else "ok"
     return obs
 
@@ -40,15 +41,21 @@ _TABLE = {
     ("ok", "truncated"): ("regression", "the old backend served it in full; the new one silently truncates it"),
     ("ok", "failed"): ("regression", "the old backend served it in full; the new one fails"),
     ("truncated", "ok"): ("improvement", "the old backend silently truncated it; the new one serves it in full"),
-    ("truncated", "rejected"): ("improvement", "SILENT TRUNCATION on the old backend (HTTP 200, fewer prompt "
-                                               "tokens); the new one rejects it cleanly: apps that sent such "
-                                               "prompts now get errors instead of quietly wrong answers"),
+    ("truncated", "rejected"): (
+        "improvement",
+        "SILENT TRUNCATION on the old backend (HTTP 200, fewer prompt "
+        "tokens); the new one rejects it cleanly: apps that sent such "
+        "prompts now get errors instead of quietly wrong answers",
+    ),
     ("truncated", "truncated"): ("pass", "both backends silently truncate it"),
     ("truncated", "failed"): ("regression", "the old backend truncated it; the new one fails with a server error"),
     ("rejected", "ok"): ("improvement", "the old backend rejected it; the new one serves it in full"),
     ("rejected", "rejected"): ("pass", "rejected cleanly on both backends"),
     ("rejected", "truncated"): ("regression", "the old backend rejected it cleanly; the new one silently truncates it"),
-    ("rejected", "failed"): ("regression", "the old backend rejected it cleanly; the new one fails with a server error"),
+    ("rejected", "failed"): (
+        "regression",
+        "the old backend rejected it cleanly; the new one fails with a server error",
+    ),
     ("failed", "ok"): ("improvement", "the old backend failed; the new one serves it"),
     ("failed", "rejected"): ("improvement", "the old backend failed; the new one rejects it cleanly"),
     ("failed", "truncated"): ("pass", "neither backend serves it properly"),
@@ -75,9 +82,16 @@ def context_window(case, run: CaseRun, ctx: CheckContext) -> list[dict]:
                 why = f"{side}: {failure}"
                 break
         if why:
-            out.append(result(sub, "context_window", "error",
-                              f"Prompt at {p['fraction']:.0%}: no behaviour observed ({why}); "
-                              f"nothing was compared.", old_ex=old_ex, new_ex=new_ex))
+            out.append(
+                result(
+                    sub,
+                    "context_window",
+                    "error",
+                    f"Prompt at {p['fraction']:.0%}: no behaviour observed ({why}); nothing was compared.",
+                    old_ex=old_ex,
+                    new_ex=new_ex,
+                )
+            )
             continue
         o = outcome(old_ex[0], p["sent"].get("old"), p["needles"])
         n = outcome(new_ex[0], p["sent"].get("new"), p["needles"])
@@ -91,8 +105,7 @@ def context_window(case, run: CaseRun, ctx: CheckContext) -> list[dict]:
         detail = detail[0].upper() + detail[1:]
         if o["outcome"] == "truncated":
             detail += f" Old reported {o['prompt_tokens']} prompt tokens of ~{sent} sent."
-        out.append(result(sub, "context_window", verdict, detail, old_obs=o, new_obs=n,
-                          old_ex=old_ex, new_ex=new_ex))
+        out.append(result(sub, "context_window", verdict, detail, old_obs=o, new_obs=n, old_ex=old_ex, new_ex=new_ex))
     if prompts:
         out.append(_summary(case, ctx, largest))
     return out
@@ -103,19 +116,34 @@ def _summary(case, ctx: CheckContext, largest: dict) -> dict:
     old_ctx, new_ctx = ctx.old.context, ctx.new.context
     advice = ""
     if old_ctx:
-        advice = (f" Set the new engine's per-request context to at least {old_ctx} tokens "
-                  f"(vLLM --max-model-len, SGLang --context-length, llama.cpp -c = {old_ctx} x slots) "
-                  f"so every prompt the old backend accepted still fits.")
-    detail = (f"Largest working prompt: old ~{largest['old']} tokens, new ~{largest['new']} tokens; "
-              f"effective context: old {old_ctx} ({ctx.old.context_source}), new {new_ctx} "
-              f"({ctx.new.context_source}).{advice}")
-    return result(sub, "max_context", "pass", detail,
-                  old_obs={"largest_working_prompt": largest["old"], "context": old_ctx,
-                           "context_source": ctx.old.context_source},
-                  new_obs={"largest_working_prompt": largest["new"], "context": new_ctx,
-                           "context_source": ctx.new.context_source,
-                           "recommended_max_context": old_ctx},
-                  samples=(1, 1))
+        advice = (
+            f" Set the new engine's per-request context to at least {old_ctx} tokens "
+            f"(vLLM --max-model-len, SGLang --context-length, llama.cpp -c = {old_ctx} x slots) "
+            f"so every prompt the old backend accepted still fits."
+        )
+    detail = (
+        f"Largest working prompt: old ~{largest['old']} tokens, new ~{largest['new']} tokens; "
+        f"effective context: old {old_ctx} ({ctx.old.context_source}), new {new_ctx} "
+        f"({ctx.new.context_source}).{advice}"
+    )
+    return result(
+        sub,
+        "max_context",
+        "pass",
+        detail,
+        old_obs={
+            "largest_working_prompt": largest["old"],
+            "context": old_ctx,
+            "context_source": ctx.old.context_source,
+        },
+        new_obs={
+            "largest_working_prompt": largest["new"],
+            "context": new_ctx,
+            "context_source": ctx.new.context_source,
+            "recommended_max_context": old_ctx,
+        },
+        samples=(1, 1),
+    )
 
 
 class _Sub:

@@ -6,6 +6,7 @@ The ``metrics`` case kind scrapes once (``run.aux["metrics"]["new"]``, after all
 the case's ``params["required"]`` names the logical metrics. Besides the check entry, the report
 gets a ``metrics`` block (``report_section``).
 """
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,7 @@ from typing import Optional
 
 from .base import CaseRun, CheckContext, result
 
-DEFAULT_REQUIRED = ["time_to_first_token", "time_per_output_token", "waiting_requests",
-                    "kv_cache_usage"]
+DEFAULT_REQUIRED = ["time_to_first_token", "time_per_output_token", "waiting_requests", "kv_cache_usage"]
 _SUFFIXES = ("_bucket", "_sum", "_count", "_created", "_total", "_info")
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)")
 
@@ -44,6 +44,7 @@ def families(text: str) -> set[str]:
 def resolve(required: list[str], kind: str, exposed: Optional[set[str]]) -> dict:
     """``{"required", "found": {logical: prometheus name}, "missing": [...], "notes": {...}}``."""
     from migrate.metrics_catalog import load_catalog
+
     catalog = load_catalog()
     found: dict[str, str] = {}
     missing: list[str] = []
@@ -82,8 +83,12 @@ def _resolved(case, run: CaseRun, ctx: CheckContext):
 def report_section(case, run: CaseRun, ctx: CheckContext) -> tuple[str, dict]:
     """The report's ``metrics`` block: where it scraped, what was required, found and missing."""
     _, resolved = _resolved(case, run, ctx)
-    return "metrics", {"url": ctx.new.url + "/metrics", "required": resolved["required"],
-                       "found": resolved["found"], "missing": resolved["missing"]}
+    return "metrics", {
+        "url": ctx.new.url + "/metrics",
+        "required": resolved["required"],
+        "found": resolved["found"],
+        "missing": resolved["missing"],
+    }
 
 
 def required_metrics(case, run: CaseRun, ctx: CheckContext) -> dict:
@@ -91,26 +96,46 @@ def required_metrics(case, run: CaseRun, ctx: CheckContext) -> dict:
     required = resolved["required"]
     if not scrape.ok:
         verdict = "unsupported_new"
-        detail = (f"GET /metrics on the new backend gave HTTP {scrape.status}"
-                  f"{' (' + scrape.error.message + ')' if scrape.error else ''}; none of "
-                  f"{', '.join(required)} can be scraped (llama.cpp needs --metrics).")
+        detail = (
+            f"GET /metrics on the new backend gave HTTP {scrape.status}"
+            f"{' (' + scrape.error.message + ')' if scrape.error else ''}; none of "
+            f"{', '.join(required)} can be scraped (llama.cpp needs --metrics)."
+        )
     elif resolved["missing"]:
         verdict = "unsupported_new"
-        detail = ("Missing on the new backend: " + "; ".join(
-            f"{m} ({resolved['notes'].get(m, 'not exposed')})" for m in resolved["missing"]) + ".")
+        detail = (
+            "Missing on the new backend: "
+            + "; ".join(f"{m} ({resolved['notes'].get(m, 'not exposed')})" for m in resolved["missing"])
+            + "."
+        )
     else:
         verdict = "pass"
-        detail = "All required metrics exposed: " + ", ".join(
-            f"{k} as {v}" for k, v in resolved["found"].items()) + "."
-    entry = result(case, "required_metrics", verdict, detail,
-                   old_obs={}, new_obs={"found": resolved["found"], "missing": resolved["missing"],
-                                        "notes": resolved["notes"]}, samples=(0, 1))
+        detail = "All required metrics exposed: " + ", ".join(f"{k} as {v}" for k, v in resolved["found"].items()) + "."
+    entry = result(
+        case,
+        "required_metrics",
+        verdict,
+        detail,
+        old_obs={},
+        new_obs={"found": resolved["found"], "missing": resolved["missing"], "notes": resolved["notes"]},
+        samples=(0, 1),
+    )
     entry.pop("transcripts", None)
     if verdict != "pass":
         # The scrape itself is the evidence: a GET, not an Exchange.
-        entry["transcripts"] = {"old": [], "new": [{"method": "GET", "url": ctx.new.url + "/metrics",
-                                                    "request_body": None, "status": scrape.status,
-                                                    "headers": {}, "lines": scrape.text.splitlines()[:50]}]}
+        entry["transcripts"] = {
+            "old": [],
+            "new": [
+                {
+                    "method": "GET",
+                    "url": ctx.new.url + "/metrics",
+                    "request_body": None,
+                    "status": scrape.status,
+                    "headers": {},
+                    "lines": scrape.text.splitlines()[:50],
+                }
+            ],
+        }
     return entry
 
 

@@ -10,6 +10,7 @@ When a side's non-stream twin failed for infrastructure reasons (or never ran), 
 non-stream answer" was not measured there: the check says so (error / inconclusive) instead of
 comparing None with True.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -17,15 +18,23 @@ from typing import Optional
 from migrate.exchange import Exchange
 
 from ..normalize import leaked_markers, status_class, text_similarity
-from .base import (CaseRun, CheckContext, Field, fewer_is_better, infra_failure, judge, split_samples,
-                   true_is_better, unmeasured)
+from .base import (
+    CaseRun,
+    CheckContext,
+    Field,
+    fewer_is_better,
+    infra_failure,
+    judge,
+    split_samples,
+    true_is_better,
+    unmeasured,
+)
 
 STREAM_MATCH_SIMILARITY = 0.9
 
 
 def _calls(ex: Exchange) -> list:
-    return [(tc.name, sorted(tc.arguments) if isinstance(tc.arguments, dict) else None)
-            for tc in ex.tool_calls]
+    return [(tc.name, sorted(tc.arguments) if isinstance(tc.arguments, dict) else None) for tc in ex.tool_calls]
 
 
 def _late_divergence(a: str, b: str) -> bool:
@@ -48,8 +57,9 @@ def matches(stream: Exchange, plain: Optional[Exchange]) -> Optional[bool]:
     drift numerically like text), content by tolerant similarity or a shared first half."""
     if plain is None or plain.error is not None or stream.error is not None:
         return None
-    text_ok = (text_similarity(stream.content, plain.content) >= STREAM_MATCH_SIMILARITY
-               or _late_divergence(stream.content or "", plain.content or ""))
+    text_ok = text_similarity(stream.content, plain.content) >= STREAM_MATCH_SIMILARITY or _late_divergence(
+        stream.content or "", plain.content or ""
+    )
     return text_ok and _calls(stream) == _calls(plain)
 
 
@@ -61,8 +71,7 @@ def _role_first_only(ex: Exchange) -> Optional[bool]:
 
 
 def _tool_index_stable(ex: Exchange) -> Optional[bool]:
-    tool_deltas = [d for d in ex.deltas if d.tool_name is not None or d.arguments_fragment
-                   or d.tool_call_id]
+    tool_deltas = [d for d in ex.deltas if d.tool_name is not None or d.arguments_fragment or d.tool_call_id]
     if not tool_deltas:
         return None
     seen: dict[str, int] = {}
@@ -105,7 +114,8 @@ def observe(ex: Exchange, plain: Optional[Exchange], side: str = "new", case=Non
 
 
 FIELDS = [
-    Field("status"), Field("error_type"),
+    Field("status"),
+    Field("error_type"),
     # A new-side 5xx on the twin where the old twin answered is a real regression, seen here.
     Field("non_stream_status"),
     Field("matches_non_stream", better=true_is_better),
@@ -115,7 +125,8 @@ FIELDS = [
     Field("leaked_markers", better=fewer_is_better),
     Field("tool_index_stable", better=true_is_better),
     Field("tool_calls"),
-    Field("deltas", kind="info"), Field("content", kind="info"),
+    Field("deltas", kind="info"),
+    Field("content", kind="info"),
 ]
 
 
@@ -136,11 +147,19 @@ def stream_invariants(case, run: CaseRun, ctx: CheckContext) -> dict:
     old_obs = _pair(old, twins.get("old", []), "old", case)
     new_obs = _pair(new, twins.get("new", []), "new", case)
     # A protocol where an invariant does not apply (None) on one side cannot be compared on it.
-    fields = [f for f in FIELDS
-              if not (f.name == "role_only_in_first_delta" and ctx.old.protocol != ctx.new.protocol)]
-    return judge(case, "stream_invariants", fields, old_obs, new_obs,
-                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail="Stream invariants hold the same way on both backends.")
+    fields = [f for f in FIELDS if not (f.name == "role_only_in_first_delta" and ctx.old.protocol != ctx.new.protocol)]
+    return judge(
+        case,
+        "stream_invariants",
+        fields,
+        old_obs,
+        new_obs,
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail="Stream invariants hold the same way on both backends.",
+    )
 
 
 CHECKS = {"stream_invariants": stream_invariants}

@@ -1,6 +1,7 @@
 """Structured output: ``json_object`` answers parse; ``json_schema`` answers validate (jsonschema),
 with the schema's required keys and types. Ollama's ``format`` and OpenAI's ``response_format``
 are the same request here: the protocol adapters translate the canonical ``ResponseFormat``."""
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,15 @@ def observe(ex: Exchange) -> dict:
 
 
 FIELDS = [
-    Field("status"), Field("error_type"),
-    Field("parses", better=true_is_better), Field("is_object", better=true_is_better),
+    Field("status"),
+    Field("error_type"),
+    Field("parses", better=true_is_better),
+    Field("is_object", better=true_is_better),
     Field("valid_against_schema", better=true_is_better),
-    Field("keys", kind="info"), Field("types", kind="info"),
-    Field("finish_reason", kind="info"), Field("content", kind="info"),
+    Field("keys", kind="info"),
+    Field("types", kind="info"),
+    Field("finish_reason", kind="info"),
+    Field("content", kind="info"),
 ]
 
 
@@ -64,9 +69,18 @@ def json_validity(case, run: CaseRun, ctx: CheckContext) -> dict:
     fields = list(FIELDS)
     if case.params.get("compare_keys"):
         fields = [Field("keys") if f.name == "keys" else f for f in fields]
-    return judge(case, "json_validity", fields, [observe(e) for e in old], [observe(e) for e in new],
-                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail="Structured output is equally valid on both backends.")
+    return judge(
+        case,
+        "json_validity",
+        fields,
+        [observe(e) for e in old],
+        [observe(e) for e in new],
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail="Structured output is equally valid on both backends.",
+    )
 
 
 CHECKS = {"json_validity": json_validity}

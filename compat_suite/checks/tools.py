@@ -8,6 +8,7 @@ finish_reason after a call is spelled (Ollama native ``stop`` or, when it kept g
 max_tokens, ``length``; OpenAI ``tool_calls``): a turn that ended with calls is one behaviour.
 ``tool_choice``: Ollama ignores it, so the old side is ``unsupported_old`` there, not a regression.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ import jsonschema
 from migrate.exchange import Exchange
 
 from ..normalize import status_class, tool_call_view
-from .base import (CaseRun, CheckContext, Field, judge, split_samples, result, true_is_better)
+from .base import CaseRun, CheckContext, Field, judge, result, split_samples, true_is_better
 
 
 def _schemas(ex: Exchange) -> dict[str, dict]:
@@ -92,23 +93,28 @@ def observe(ex: Exchange) -> dict:
         "arguments": [c["arguments"] for c in calls],
         "arguments_parse": all(c["arguments_valid"] for c in calls),
         "arguments_match_schema": all(
-            c["arguments_valid"] and c["name"] in schemas and _valid(c["arguments"], schemas[c["name"]])
-            for c in calls),
+            c["arguments_valid"] and c["name"] in schemas and _valid(c["arguments"], schemas[c["name"]]) for c in calls
+        ),
         "finish_reason": _finish(ex),
         "content": ex.content,
     }
 
 
 FIELDS = [
-    Field("status"), Field("error_type"),
-    Field("made_a_call", better=true_is_better), Field("calls"),
+    Field("status"),
+    Field("error_type"),
+    Field("made_a_call", better=true_is_better),
+    Field("calls"),
     Field("repeated_calls", better=fewer_repeats_is_better),
     # The order of parallel calls carries no meaning: [a, b] and [b, a] are the same calls.
-    Field("names", ignore_order=True), Field("keys", ignore_order=True),
-    Field("types", ignore_order=True), Field("arguments", ignore_order=True),
+    Field("names", ignore_order=True),
+    Field("keys", ignore_order=True),
+    Field("types", ignore_order=True),
+    Field("arguments", ignore_order=True),
     Field("arguments_parse", better=true_is_better),
     Field("arguments_match_schema", better=true_is_better),
-    Field("finish_reason"), Field("content", kind="info"),
+    Field("finish_reason"),
+    Field("content", kind="info"),
 ]
 
 
@@ -117,9 +123,18 @@ def tool_call_structure(case, run: CaseRun, ctx: CheckContext) -> dict:
     if got.early:
         return got.early
     old, new = got.old, got.new
-    return judge(case, "tool_call_structure", FIELDS, [observe(e) for e in old],
-                 [observe(e) for e in new], old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail="Same tool calls (names, argument keys, types and values) on both backends.")
+    return judge(
+        case,
+        "tool_call_structure",
+        FIELDS,
+        [observe(e) for e in old],
+        [observe(e) for e in new],
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail="Same tool calls (names, argument keys, types and values) on both backends.",
+    )
 
 
 def _honoured(ex: Exchange, choice: Any) -> Optional[bool]:
@@ -142,23 +157,35 @@ def tool_choice(case, run: CaseRun, ctx: CheckContext) -> dict:
         return got.early
     old, new = got.old, got.new
     choice = old[0].request.tool_choice if old else None
-    new_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)}
-               for e in new]
-    old_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)}
-               for e in old]
+    new_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)} for e in new]
+    old_obs = [{"status": status_class(e), "honoured": _honoured(e, choice), "calls": len(e.tool_calls)} for e in old]
     if ctx.old.protocol == "ollama" or ctx.old.kind == "ollama":
         honours = sum(1 for o in new_obs if o["honoured"])
-        return result(case, "tool_choice", "unsupported_old",
-                      f"Ollama ignores tool_choice ({choice!r}) and always decides on its own; the new "
-                      f"backend honoured it in {honours}/{len(new_obs)} request(s). Not a regression."
-                      + (" " + got.note if got.note else ""),
-                      old_obs={"honoured": None, "note": "tool_choice ignored by Ollama"},
-                      new_obs=new_obs[0] if new_obs else {}, old_ex=old, new_ex=new)
+        return result(
+            case,
+            "tool_choice",
+            "unsupported_old",
+            f"Ollama ignores tool_choice ({choice!r}) and always decides on its own; the new "
+            f"backend honoured it in {honours}/{len(new_obs)} request(s). Not a regression."
+            + (" " + got.note if got.note else ""),
+            old_obs={"honoured": None, "note": "tool_choice ignored by Ollama"},
+            new_obs=new_obs[0] if new_obs else {},
+            old_ex=old,
+            new_ex=new,
+        )
     # status: a new-side 5xx (honoured unknown there) is still seen, as the regression it is.
-    return judge(case, "tool_choice", [Field("status"), Field("honoured", better=true_is_better)],
-                 old_obs, new_obs,
-                 old_ex=old, new_ex=new, ctx=ctx, note=got.note,
-                 pass_detail=f"tool_choice {choice!r} is treated the same on both backends.")
+    return judge(
+        case,
+        "tool_choice",
+        [Field("status"), Field("honoured", better=true_is_better)],
+        old_obs,
+        new_obs,
+        old_ex=old,
+        new_ex=new,
+        ctx=ctx,
+        note=got.note,
+        pass_detail=f"tool_choice {choice!r} is treated the same on both backends.",
+    )
 
 
 CHECKS = {"tool_call_structure": tool_call_structure, "tool_choice": tool_choice}

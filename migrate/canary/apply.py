@@ -1,5 +1,6 @@
 """`migrate canary --apply`: decide from the weight the gateway file gives the candidate now, then
 write the recommendation into that file (gateway.set_weights: round-trip, atomic, .bak, validated)."""
+
 from __future__ import annotations
 
 import os
@@ -10,12 +11,24 @@ from .decide import Decision, decide
 from .formats import Context
 
 
-def apply(config: str | os.PathLike, report: dict, policy: dict, alias: str, backend: str, *,
-          current_weight: Optional[int] = None) -> tuple[Decision, Context]:
+def apply(
+    config: str | os.PathLike,
+    report: dict,
+    policy: dict,
+    alias: str,
+    backend: str,
+    *,
+    current_weight: Optional[int] = None,
+) -> tuple[Decision, Context]:
     if current_weight is None:
         current_weight = gateway.read_weight(config, alias, backend)
     d = decide(report, policy, current_weight)
     applied = gateway.set_weights(config, alias, backend, d.recommended_weight)
-    ctx = Context(alias=alias, backend=backend, split=applied["after"], applied=applied,
-                  base_urls=gateway.base_urls(config, alias))
+    ctx = Context(
+        alias=alias,
+        backend=backend,
+        split=applied["after"],
+        applied=applied,
+        base_urls=gateway.base_urls(config, alias),
+    )
     return d, ctx

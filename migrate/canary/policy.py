@@ -1,4 +1,5 @@
 """Canary policy: defaults, loading a user file (YAML or JSON) and validating it."""
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     "honour_report_critical": True,
     "min_samples": 1,
     "latency": {
-        "min_samples": 3,            # a p95 over fewer requests is noise: treated as no data
+        "min_samples": 3,  # a p95 over fewer requests is noise: treated as no data
         "breach_action": "hold",
         "critical_ratio": 3.0,
         "limits": {
@@ -36,8 +37,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     },
     "scoring": {
         "group_weights": {"latency": 30},
-        "thresholds": {"pass": 90, "marginal": 75},     # Kayenta's usual request-level values
-        "max_nodata_fraction": 0.5,                     # Kayenta: >= 50% Nodata cannot pass
+        "thresholds": {"pass": 90, "marginal": 75},  # Kayenta's usual request-level values
+        "max_nodata_fraction": 0.5,  # Kayenta: >= 50% Nodata cannot pass
     },
 }
 
@@ -62,8 +63,9 @@ def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -
     override = override or {}
     if not isinstance(override, dict):
         raise UsageError(f"{source}: a policy must be a mapping")
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(override),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        jsonschema.Draft202012Validator(_schema()).iter_errors(override), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -74,8 +76,7 @@ def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -
         raise UsageError(f"{source}: steps must start at 0 and be strictly increasing, got {steps}")
     th = policy["scoring"]["thresholds"]
     if th["marginal"] > th["pass"]:
-        raise UsageError(f"{source}: scoring.thresholds.marginal ({th['marginal']}) is above pass "
-                           f"({th['pass']})")
+        raise UsageError(f"{source}: scoring.thresholds.marginal ({th['marginal']}) is above pass ({th['pass']})")
     if sum(policy["scoring"]["group_weights"].values()) > 100:
         raise UsageError(f"{source}: scoring.group_weights sum to more than 100")
     return policy

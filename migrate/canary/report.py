@@ -1,4 +1,5 @@
 """Load a compat report (the JSON document `migrate compat` writes) for the canary."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,17 @@ def check_report(data, source: str = "report") -> dict:
     """The report, or a UsageError naming the first thing wrong with it."""
     if not isinstance(data, dict):
         raise UsageError(f"{source}: a compat report must be a JSON object")
-    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(data),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        jsonschema.Draft202012Validator(load_schema()).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise UsageError(f"{source}: not a compat report: {where}: {errors[0].message}")
     # The fields the canary itself relies on, stated plainly (the schema says the same in its terms).
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise UsageError(f"{source}: unsupported schema_version {data.get('schema_version')!r} "
-                           f"(this canary reads {SCHEMA_VERSION})")
+        raise UsageError(
+            f"{source}: unsupported schema_version {data.get('schema_version')!r} (this canary reads {SCHEMA_VERSION})"
+        )
     checks = data.get("checks", [])
     if not isinstance(checks, list):
         raise UsageError(f"{source}: 'checks' must be a list")

@@ -11,6 +11,7 @@ Differences from Kayenta, on purpose:
   - too much missing data gives "inconclusive" (hold), not a score of 0 (rollback): absence of
     evidence is not evidence of a regression.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,14 +24,14 @@ _LATENCY_LABEL = {"ttft_p95": "TTFT p95", "tpot_p95": "TPOT p95", "e2e_p95": "e2
 
 @dataclass
 class Metric:
-    name: str                      # "<case>/<check>" or "latency.<class>.<key>"
-    group: str                     # report category or "latency"
-    classification: str            # pass | fail | nodata | nodata_fail | muted
-    critical: bool = False         # a critical check (its failure means rollback)
+    name: str  # "<case>/<check>" or "latency.<class>.<key>"
+    group: str  # report category or "latency"
+    classification: str  # pass | fail | nodata | nodata_fail | muted
+    critical: bool = False  # a critical check (its failure means rollback)
     detail: str = ""
     verdict: Optional[str] = None  # the report's verdict for checks
-    needed_more: Optional[int] = None   # samples per side that would decide, when too few
-    breach: bool = False           # latency limit exceeded
+    needed_more: Optional[int] = None  # samples per side that would decide, when too few
+    breach: bool = False  # latency limit exceeded
     critical_breach: bool = False  # latency beyond the critical ratio
 
     def to_dict(self) -> dict:
@@ -39,16 +40,19 @@ class Metric:
 
 @dataclass
 class Score:
-    score: Optional[float]                # None when nothing was scorable
-    classification: str                   # pass | marginal | fail | nodata
+    score: Optional[float]  # None when nothing was scorable
+    classification: str  # pass | marginal | fail | nodata
     groups: dict[str, dict] = field(default_factory=dict)
     nodata_fraction: float = 0.0
 
 
 def _selected(selector: dict, check: dict) -> bool:
     names = set(selector.get("checks") or [])
-    return (check.get("category") in set(selector.get("categories") or [])
-            or check.get("check") in names or check.get("case") in names)
+    return (
+        check.get("category") in set(selector.get("categories") or [])
+        or check.get("check") in names
+        or check.get("case") in names
+    )
 
 
 def _samples(check: dict) -> Optional[int]:
@@ -67,11 +71,11 @@ def classify_checks(report: dict, policy: dict) -> list[Metric]:
         group = str(c.get("category") or "uncategorised")
         verdict = c.get("verdict")
         muted = _selected(policy["ignore"], c)
-        critical = not muted and (_selected(policy["critical"], c)
-                                  or (policy["honour_report_critical"] and c.get("critical") is True))
+        critical = not muted and (
+            _selected(policy["critical"], c) or (policy["honour_report_critical"] and c.get("critical") is True)
+        )
         detail = str(c.get("detail") or "")
-        m = Metric(name=name, group=group, classification="nodata", critical=critical, detail=detail,
-                   verdict=verdict)
+        m = Metric(name=name, group=group, classification="nodata", critical=critical, detail=detail, verdict=verdict)
         have = _samples(c)
         if verdict in ("regression", "unsupported_new"):
             # An observed regression counts however few samples saw it: a pass needs evidence,
@@ -94,7 +98,7 @@ def classify_checks(report: dict, policy: dict) -> list[Metric]:
             if isinstance(needed, int) and needed > 0:
                 m.needed_more = max(needed - (have or 0), 1)
         elif verdict == "error":
-            m.classification = "nodata_fail"     # the check could not run: counts against the score
+            m.classification = "nodata_fail"  # the check could not run: counts against the score
         else:
             m.classification = "nodata"
             m.detail = f"unknown verdict {verdict!r}"
@@ -118,26 +122,29 @@ def classify_latency(report: dict, policy: dict) -> list[Metric]:
             o, n = old.get(key), new.get(key)
             if not _num(o) or not _num(n):
                 m.detail = f"{_LATENCY_LABEL[key]} not measured on both sides"
-            elif not (isinstance(n_old, int) and isinstance(n_new, int)) \
-                    or min(n_old, n_new) < lat["min_samples"]:
-                have = min(x for x in (n_old, n_new) if isinstance(x, int)) \
-                    if any(isinstance(x, int) for x in (n_old, n_new)) else 0
+            elif not (isinstance(n_old, int) and isinstance(n_new, int)) or min(n_old, n_new) < lat["min_samples"]:
+                have = (
+                    min(x for x in (n_old, n_new) if isinstance(x, int))
+                    if any(isinstance(x, int) for x in (n_old, n_new))
+                    else 0
+                )
                 m.needed_more = lat["min_samples"] - have
                 m.detail = f"{_LATENCY_LABEL[key]} from {have} request(s), policy needs {lat['min_samples']}"
             else:
-                assert o is not None and n is not None     # _num() checked both
+                assert o is not None and n is not None  # _num() checked both
                 diff = n - o
                 ratio = (n / o) if o > 0 else (math.inf if n > 0 else 1.0)
                 over_floor = diff > limit["floor_s"]
-                text = (f"{_LATENCY_LABEL[key]} {klass}: old {_ms(o)}, new {_ms(n)} "
-                        f"(x{_fmt_ratio(ratio)}, {'+' if diff >= 0 else ''}{_ms(diff)})")
+                text = (
+                    f"{_LATENCY_LABEL[key]} {klass}: old {_ms(o)}, new {_ms(n)} "
+                    f"(x{_fmt_ratio(ratio)}, {'+' if diff >= 0 else ''}{_ms(diff)})"
+                )
                 if over_floor and ratio > limit["max_ratio"]:
                     m.classification = "fail"
                     m.breach = True
                     crit = lat.get("critical_ratio")
                     m.critical_breach = crit is not None and ratio > crit
-                    m.detail = (f"{text} exceeds x{limit['max_ratio']} and the "
-                                f"{_ms(limit['floor_s'])} floor")
+                    m.detail = f"{text} exceeds x{limit['max_ratio']} and the {_ms(limit['floor_s'])} floor"
                 else:
                     m.classification = "pass"
                     m.detail = f"{text} within limits"

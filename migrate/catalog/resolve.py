@@ -4,6 +4,7 @@ The catalog maps a tag to checkpoints per engine, parser names and the trained c
 resolves to an entry with ``known=False`` and a TODO that repeats what /api/show revealed, so a
 generated file never carries an invented repository id.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,7 +58,7 @@ def split_tag(tag: str) -> tuple[str, str]:
     name, _, variant = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
     for prefix in ("registry.ollama.ai/library/", "library/"):
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     return name.lower(), (variant or "latest")
 
 
@@ -84,29 +85,51 @@ def resolve(tag: str, show: Optional[dict] = None) -> ModelRef:
             size = None
     if not entry or size is None:
         revealed = []
-        for key, label in (("architecture", "architecture"), ("family", "family"),
-                           ("parameter_size", "parameter size"), ("parameter_count", "parameter count"),
-                           ("context_length", "trained context"), ("quantization", "quantization")):
+        for key, label in (
+            ("architecture", "architecture"),
+            ("family", "family"),
+            ("parameter_size", "parameter size"),
+            ("parameter_count", "parameter count"),
+            ("context_length", "trained context"),
+            ("quantization", "quantization"),
+        ):
             if show.get(key) not in (None, ""):
                 revealed.append(f"{label} {show[key]}")
         what = ", ".join(revealed) if revealed else "nothing (model not in the inventory)"
-        todo = (f"TODO: {tag!r} is not in the model catalog (v{version()}); /api/show revealed: {what}. "
-                "Find the matching Hugging Face instruct checkpoint and add it to migrate/data/catalog.yaml.")
-        return ModelRef(tag=tag, name=name, size=None, known=False,
-                        params=_int(show.get("parameter_count")),
-                        trained_context=_int(show.get("context_length")),
-                        arch=_arch_from_show(show), todo=todo)
+        todo = (
+            f"TODO: {tag!r} is not in the model catalog (v{version()}); /api/show revealed: {what}. "
+            "Find the matching Hugging Face instruct checkpoint and add it to migrate/data/catalog.yaml."
+        )
+        return ModelRef(
+            tag=tag,
+            name=name,
+            size=None,
+            known=False,
+            params=_int(show.get("parameter_count")),
+            trained_context=_int(show.get("context_length")),
+            arch=_arch_from_show(show),
+            todo=todo,
+        )
     s = entry["sizes"][size]
     fam = load()["families"].get(entry["family"], {})
     arch = dict(s.get("arch") or {})
     arch.update({k: v for k, v in _arch_from_show(show).items() if v})
     return ModelRef(
-        tag=tag, name=name, size=size, known=True, family=entry["family"], hf=s["hf"],
+        tag=tag,
+        name=name,
+        size=size,
+        known=True,
+        family=entry["family"],
+        hf=s["hf"],
         params=_int(show.get("parameter_count")) or s.get("params"),
         trained_context=_int(show.get("context_length")) or s.get("trained_context"),
-        arch=arch, quantized=dict(s.get("quantized") or {}), embedding=bool(entry.get("embedding")),
-        moe=bool(entry.get("moe")), native_quantization=entry.get("native_quantization"),
-        trust_remote_code=bool(s.get("trust_remote_code")), note=s.get("note"),
+        arch=arch,
+        quantized=dict(s.get("quantized") or {}),
+        embedding=bool(entry.get("embedding")),
+        moe=bool(entry.get("moe")),
+        native_quantization=entry.get("native_quantization"),
+        trust_remote_code=bool(s.get("trust_remote_code")),
+        note=s.get("note"),
         template_note=fam.get("template_note"),
     )
 
@@ -121,8 +144,13 @@ def _int(v: Any) -> Optional[int]:
 def _arch_from_show(show: dict) -> dict:
     """Layer/head counts from the inventory entry (/api/show model_info)."""
     out = {}
-    for src, dst in (("block_count", "layers"), ("head_count", "heads"), ("head_count_kv", "kv_heads"),
-                     ("head_dim", "head_dim"), ("key_length", "head_dim")):
+    for src, dst in (
+        ("block_count", "layers"),
+        ("head_count", "heads"),
+        ("head_count_kv", "kv_heads"),
+        ("head_dim", "head_dim"),
+        ("key_length", "head_dim"),
+    ):
         v = _int(show.get(src))
         if v:
             out[dst] = v

@@ -1,4 +1,5 @@
 """What every command prints the same way. Command modules import this, never ``migrate.cli``."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`migrate canary`: a compat report -> the next canary weight; --apply writes it, --check gates CI."""
+
 from __future__ import annotations
 
 import sys
@@ -18,26 +19,62 @@ _EXIT = {"promote": EXIT_OK, "hold": EXIT_OK, "rollback": EXIT_FAIL, "inconclusi
 
 
 @click.command("canary")
-@click.option("--report", "report_path", required=True, type=click.Path(dir_okay=False),
-              help="Compat report JSON (migrate compat --json).")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
-              help="Policy YAML/JSON (schema: migrate/schemas/canary-policy.schema.json). Default: built-in.")
-@click.option("--current-weight", type=click.IntRange(0, 100),
-              help="The candidate's weight now (default: its weight in --apply's file / --base, else 0).")
+@click.option(
+    "--report",
+    "report_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Compat report JSON (migrate compat --json).",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False),
+    help="Policy YAML/JSON (schema: migrate/schemas/canary-policy.schema.json). Default: built-in.",
+)
+@click.option(
+    "--current-weight",
+    type=click.IntRange(0, 100),
+    help="The candidate's weight now (default: its weight in --apply's file / --base, else 0).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--apply", "apply_path", type=click.Path(dir_okay=False),
-              help="Gateway config to rewrite in place with the recommended weight (keeps a .bak).")
-@click.option("--check", "check_path", type=click.Path(dir_okay=False),
-              help="CI gate: fail if this gateway config gives --backend more than the evidence supports.")
+@click.option(
+    "--apply",
+    "apply_path",
+    type=click.Path(dir_okay=False),
+    help="Gateway config to rewrite in place with the recommended weight (keeps a .bak).",
+)
+@click.option(
+    "--check",
+    "check_path",
+    type=click.Path(dir_okay=False),
+    help="CI gate: fail if this gateway config gives --backend more than the evidence supports.",
+)
 @click.option("--alias", help="Model alias in the gateway config (with --apply/--check).")
 @click.option("--backend", help="Candidate backend name in that alias (with --apply/--check).")
-@click.option("--base", "base_path", type=click.Path(dir_okay=False),
-              help="With --check: the target branch's gateway config; the current weight is read from it.")
-@click.option("--summary-file", type=click.Path(dir_okay=False),
-              help="With --check: append the Markdown explanation here (e.g. \"$GITHUB_STEP_SUMMARY\").")
-def canary(report_path: str, policy_path: Optional[str], current_weight: Optional[int], fmt: str,
-           apply_path: Optional[str], check_path: Optional[str], alias: Optional[str],
-           backend: Optional[str], base_path: Optional[str], summary_file: Optional[str]) -> None:
+@click.option(
+    "--base",
+    "base_path",
+    type=click.Path(dir_okay=False),
+    help="With --check: the target branch's gateway config; the current weight is read from it.",
+)
+@click.option(
+    "--summary-file",
+    type=click.Path(dir_okay=False),
+    help='With --check: append the Markdown explanation here (e.g. "$GITHUB_STEP_SUMMARY").',
+)
+def canary(
+    report_path: str,
+    policy_path: Optional[str],
+    current_weight: Optional[int],
+    fmt: str,
+    apply_path: Optional[str],
+    check_path: Optional[str],
+    alias: Optional[str],
+    backend: Optional[str],
+    base_path: Optional[str],
+    summary_file: Optional[str],
+) -> None:
     """Recommend the next canary weight from a compat report.
 
     Exit codes: 0 promote/hold, 1 rollback (or --check refused), 2 bad input, 4 inconclusive.
@@ -54,8 +91,7 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
     report = load_report(report_path)
 
     if check_path:
-        result = gate(check_path, report, policy, alias, backend, base=base_path,
-                      current_weight=current_weight)
+        result = gate(check_path, report, policy, alias, backend, base=base_path, current_weight=current_weight)
         if summary_file:
             try:
                 with open(summary_file, "a", encoding="utf-8") as fh:
@@ -77,6 +113,9 @@ def canary(report_path: str, policy_path: Optional[str], current_weight: Optiona
     else:
         click.echo(render(fmt, d, ctx).rstrip("\n"))
     if ctx.applied and ctx.applied.get("changed"):
-        click.echo(f"applied: {alias}/{backend} {ctx.applied['before'][backend]} -> "
-                   f"{ctx.applied['after'][backend]} in {apply_path} (backup {ctx.applied['backup']})", err=True)
+        click.echo(
+            f"applied: {alias}/{backend} {ctx.applied['before'][backend]} -> "
+            f"{ctx.applied['after'][backend]} in {apply_path} (backup {ctx.applied['backup']})",
+            err=True,
+        )
     sys.exit(_EXIT[d.decision])

@@ -1,4 +1,5 @@
 """`migrate compat`: noise-aware compatibility suite between the old and the new backend."""
+
 from __future__ import annotations
 
 import sys
@@ -10,11 +11,18 @@ from migrate.compat_suite.config import DEFAULTS, KINDS
 
 @click.command("compat")
 @click.option("--from", "from_kind", type=click.Choice(KINDS), help="Old backend kind.")
-@click.option("--to", "to_kind", type=click.Choice(KINDS), help="New backend kind (engine names select metric names; the protocol is OpenAI-compatible).")
+@click.option(
+    "--to",
+    "to_kind",
+    type=click.Choice(KINDS),
+    help="New backend kind (engine names select metric names; the protocol is OpenAI-compatible).",
+)
 @click.option("--from-url", help="Old backend server root, e.g. http://127.0.0.1:11434.")
 @click.option("--to-url", help="New backend server root (a trailing /v1 is fine).")
 @click.option("--model", "model_spec", help="OLD_TAG[=NEW_NAME]: the model on each side.")
-@click.option("--gateway", "gateway_file", type=click.Path(dir_okay=False), help="Take both ends from this gateway config.")
+@click.option(
+    "--gateway", "gateway_file", type=click.Path(dir_okay=False), help="Take both ends from this gateway config."
+)
 @click.option("--alias", help="Alias in --gateway to compare.")
 @click.option("--old-backend", help="With --gateway: the old backend's name (default: the Ollama one).")
 @click.option("--new-backend", help="With --gateway: the new backend's name (default: the heaviest other).")
@@ -23,15 +31,47 @@ from migrate.compat_suite.config import DEFAULTS, KINDS
 @click.option("--only", multiple=True, help="Only these categories (comma list or repeat).")
 @click.option("--skip", multiple=True, help="Skip these categories.")
 @click.option("--reduced", is_flag=True, help="The reduced built-in set (one or two cases per category).")
-@click.option("--baseline-repeats", type=click.IntRange(1, 50), default=DEFAULTS["baseline_repeats"], show_default=True, help="Runs of each case on the old backend (noise estimate).")
-@click.option("--repeats", type=click.IntRange(1, 50), default=DEFAULTS["repeats"], show_default=True, help="Runs of each case on the new backend.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULTS["concurrency"], show_default=True, help="In-flight requests per backend.")
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=DEFAULTS["timeout"], show_default=True, help="Seconds per request.")
+@click.option(
+    "--baseline-repeats",
+    type=click.IntRange(1, 50),
+    default=DEFAULTS["baseline_repeats"],
+    show_default=True,
+    help="Runs of each case on the old backend (noise estimate).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1, 50),
+    default=DEFAULTS["repeats"],
+    show_default=True,
+    help="Runs of each case on the new backend.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULTS["concurrency"],
+    show_default=True,
+    help="In-flight requests per backend.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=DEFAULTS["timeout"],
+    show_default=True,
+    help="Seconds per request.",
+)
 @click.option("--seed", type=int, help="Seed for every case that pins one.")
-@click.option("--old-context", type=click.IntRange(64, 10_000_000), help="Override the old backend's effective context (tokens).")
+@click.option(
+    "--old-context", type=click.IntRange(64, 10_000_000), help="Override the old backend's effective context (tokens)."
+)
 @click.option("--check-metrics", is_flag=True, help="Scrape the new backend's /metrics for the required metrics.")
-@click.option("--required-metrics", multiple=True, help="Logical metric names (default: the gateway's, else the contract's four).")
-@click.option("--embeddings", is_flag=True, help="Run the embeddings cases even if the model is not detected as an embedding model.")
+@click.option(
+    "--required-metrics", multiple=True, help="Logical metric names (default: the gateway's, else the contract's four)."
+)
+@click.option(
+    "--embeddings",
+    is_flag=True,
+    help="Run the embeddings cases even if the model is not detected as an embedding model.",
+)
 @click.option("--from-api-key-env", help="Env var holding the old backend's API key.")
 @click.option("--to-api-key-env", help="Env var holding the new backend's API key.")
 @click.option("--old-extra-body", help="JSON object merged into every old request body (e.g. what a gateway adds).")
@@ -54,6 +94,5 @@ def compat_cmd(json_out, md_out, junit_out, quiet, **options):
     summary = report["summary"]
     if summary.get("reason"):
         click.echo(f"error: {summary['reason']}", err=True)
-    click.echo(f"compat: {summary['verdict']} in {report['duration_s']:.1f} s "
-               f"(exit {summary['exit_code']})", err=True)
+    click.echo(f"compat: {summary['verdict']} in {report['duration_s']:.1f} s (exit {summary['exit_code']})", err=True)
     sys.exit(summary["exit_code"])

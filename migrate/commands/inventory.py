@@ -1,4 +1,5 @@
 """``migrate inventory``: what the team has (models, traffic, code) and what will break."""
+
 from __future__ import annotations
 
 import click
@@ -7,14 +8,23 @@ from ._io import emit_json
 
 
 @click.command("inventory")
-@click.option("--ollama", "ollama", default=None, metavar="URL",
-              help="Ollama server root (default: $OLLAMA_HOST, else http://127.0.0.1:11434).")
+@click.option(
+    "--ollama",
+    "ollama",
+    default=None,
+    metavar="URL",
+    help="Ollama server root (default: $OLLAMA_HOST, else http://127.0.0.1:11434).",
+)
 @click.option("--no-ollama", is_flag=True, help="Do not query a live server.")
-@click.option("--logs", "logs", multiple=True, metavar="PATH",
-              help="Server log file, directory, .gz, or - for stdin (repeatable).")
+@click.option(
+    "--logs",
+    "logs",
+    multiple=True,
+    metavar="PATH",
+    help="Server log file, directory, .gz, or - for stdin (repeatable).",
+)
 @click.option("--code", "code", multiple=True, metavar="DIR", help="Application source tree to scan (repeatable).")
-@click.option("--capture", "captures", multiple=True, metavar="FILE",
-              help="JSONL of recorded exchanges (repeatable).")
+@click.option("--capture", "captures", multiple=True, metavar="FILE", help="JSONL of recorded exchanges (repeatable).")
 @click.option("-o", "--output", metavar="FILE", help="Write the inventory JSON here (validated, atomic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON on stdout.")
 def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
@@ -40,5 +50,6 @@ def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
     else:
         render_console = Console(file=sys.stdout, width=160)
         from ..inventory.render import render
-        inv_view = dict(inv, warnings=[])       # warnings already went to stderr
+
+        inv_view = dict(inv, warnings=[])  # warnings already went to stderr
         render(inv_view, render_console)

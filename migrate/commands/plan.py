@@ -1,4 +1,5 @@
 """`migrate plan`: inventory / profile / flags -> engine decision (rules table in migrate/data/rules.yaml)."""
+
 from __future__ import annotations
 
 import click
@@ -8,7 +9,9 @@ from ._io import emit_json
 
 
 @click.command("plan")
-@click.option("--inventory", "inventory_path", type=click.Path(dir_okay=False), help="inventory JSON (migrate inventory -o)")
+@click.option(
+    "--inventory", "inventory_path", type=click.Path(dir_okay=False), help="inventory JSON (migrate inventory -o)"
+)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False), help="profile YAML/JSON a person writes")
 @click.option("--gpus", help="COUNTxMODEL, e.g. 2xRTX4090, 8xH100, MI300X")
 @click.option("--gpu-vendor", type=click.Choice(VENDORS))
@@ -27,7 +30,9 @@ from ._io import emit_json
 @click.option("--users", type=click.Choice(USERS))
 @click.option("--model", "models", multiple=True, help="Ollama tag (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="also write the plan JSON here (for generate --plan)")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="also write the plan JSON here (for generate --plan)"
+)
 def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     """Name the decisive constraint, then the FIRST and SECOND engine, with reasons and rejection metrics."""
     flags["models"] = tuple(models)

@@ -1,4 +1,5 @@
 """`migrate probe URL`: what is behind this URL (kind, version, models, health, metrics)."""
+
 from __future__ import annotations
 
 import os
@@ -51,10 +52,19 @@ def _render(result: ProbeResult) -> str:
 @click.command("probe")
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("--api-key-env", metavar="VAR", default=None,
-              help="Name of an env var holding a bearer key (for gateways; the key is never printed).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
-              help="Seconds allowed per probe request.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    default=None,
+    help="Name of an env var holding a bearer key (for gateways; the key is never printed).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=15.0,
+    show_default=True,
+    help="Seconds allowed per probe request.",
+)
 def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: float) -> None:
     """Identify the server at URL: engine kind, version, models and context limits, health, metrics.
 

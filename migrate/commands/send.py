@@ -1,4 +1,5 @@
 """`migrate send`: one request through the protocol layer, printed as the canonical result."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from ._io import emit_json
 UNREACHABLE = ("connection_refused", "connect_timeout")
 
 
-def request_from_options(model: str, prompt: str | None, request_file: str | None, endpoint: str,
-                         stream: bool) -> ChatRequest:
+def request_from_options(
+    model: str, prompt: str | None, request_file: str | None, endpoint: str, stream: bool
+) -> ChatRequest:
     if (prompt is None) == (request_file is None):
         raise UsageError("give exactly one of --prompt or --request")
     if request_file is not None:
@@ -45,20 +47,25 @@ def render_text(ex: Exchange) -> str:
     d = ex.result_dict()
     lines = []
     if ex.error:
-        lines.append(f"error: {ex.error.type}: {ex.error.message}"
-                     + (f" (HTTP {ex.error.status})" if ex.error.status else ""))
+        lines.append(
+            f"error: {ex.error.type}: {ex.error.message}" + (f" (HTTP {ex.error.status})" if ex.error.status else "")
+        )
     if ex.reasoning:
         lines.append(f"reasoning: {ex.reasoning}")
     if ex.content:
         lines.append(ex.content)
     for tc in ex.tool_calls:
-        lines.append(f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
-                     f" id={tc.id} encoding={tc.arguments_encoding}")
+        lines.append(
+            f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
+            f" id={tc.id} encoding={tc.arguments_encoding}"
+        )
     u, t = d["usage"], d["timings"]
     fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
-    lines.append(f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
-                 f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
-                 f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}")
+    lines.append(
+        f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
+        f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
+        f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}"
+    )
     return "\n".join(lines)
 
 
@@ -67,20 +74,44 @@ def render_text(ex: Exchange) -> str:
 @click.option("--protocol", type=click.Choice(["ollama", "openai"]), required=True)
 @click.option("--model", default="", help="Model name (overrides 'model' in --request).")
 @click.option("--prompt", default=None, help="A single user turn.")
-@click.option("--request", "request_file", default=None, type=click.Path(dir_okay=False),
-              help="An OpenAI chat-completions body (JSON); translated for Ollama's native API.")
+@click.option(
+    "--request",
+    "request_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="An OpenAI chat-completions body (JSON); translated for Ollama's native API.",
+)
 @click.option("--endpoint", type=click.Choice(["chat", "generate"]), default="chat", show_default=True)
 @click.option("--stream/--no-stream", default=False, show_default=True)
 @click.option("--max-tokens", type=int, default=None, help="Cap the output (base models may never stop).")
 @click.option("--temperature", type=float, default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Total seconds.")
-@click.option("--stall", type=float, default=30.0, show_default=True,
-              help="Longest silence allowed once the answer has started (seconds).")
+@click.option(
+    "--stall",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Longest silence allowed once the answer has started (seconds).",
+)
 @click.option("--api-key-env", default=None, help="Name of an env var holding the API key.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def send_command(url, protocol, model, prompt, request_file, endpoint, stream, max_tokens,
-                 temperature, seed, timeout, stall, api_key_env, as_json):
+def send_command(
+    url,
+    protocol,
+    model,
+    prompt,
+    request_file,
+    endpoint,
+    stream,
+    max_tokens,
+    temperature,
+    seed,
+    timeout,
+    stall,
+    api_key_env,
+    as_json,
+):
     """Send one request and print the canonical result with its timings."""
     if timeout <= 0 or stall <= 0:
         raise UsageError("--timeout and --stall must be positive")
@@ -89,9 +120,12 @@ def send_command(url, protocol, model, prompt, request_file, endpoint, stream, m
         if value is not None:
             setattr(request.sampling, name, value)
     try:
-        backend = Backend(url=url, protocol=protocol, api_key_env=api_key_env,
-                          timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout),
-                                            total=timeout))
+        backend = Backend(
+            url=url,
+            protocol=protocol,
+            api_key_env=api_key_env,
+            timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout), total=timeout),
+        )
     except ValueError as exc:
         raise UsageError(f"--url: {exc}") from None
     ex = send(backend, request)

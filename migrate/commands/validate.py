@@ -1,4 +1,5 @@
 """`migrate validate gateway.yaml`: is the gateway config valid? Exit 0 valid, 1 invalid, 2 unreadable."""
+
 from __future__ import annotations
 
 import sys
@@ -17,8 +18,13 @@ def validate(config: str, as_json: bool) -> None:
     """Check a gateway config (schema, weights sum to 100, unique names, URLs, timeouts, metrics)."""
     problems = validate_file(config)
     if as_json:
-        emit_json({"path": config, "valid": not problems,
-                   "problems": [{"line": p.line, "message": p.message} for p in problems]})
+        emit_json(
+            {
+                "path": config,
+                "valid": not problems,
+                "problems": [{"line": p.line, "message": p.message} for p in problems],
+            }
+        )
     else:
         for p in problems:
             click.echo(p.format(config))

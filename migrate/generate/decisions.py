@@ -1,5 +1,6 @@
 """Per-model decisions: checkpoint and quantization, context, tensor parallel, where Modelfile defaults go,
 the launch, the capacity estimate and the gateway entry. Pure: data in, data out, nothing rendered."""
+
 from __future__ import annotations
 
 import math
@@ -13,14 +14,27 @@ from . import capacity
 from .inputs import Inputs
 from .launch import Env, Launch, build
 
-REQUIRED_ENV = {"ENGINE_API_KEY": "the key clients must send, never written to a file",
-                "MIGRATE_MODEL_SOURCE": "the checkpoint for a model the catalog does not know, see MIGRATION.md"}
-SAMPLING_KEYS = (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"), ("repeat_penalty", "repetition_penalty"))
+REQUIRED_ENV = {
+    "ENGINE_API_KEY": "the key clients must send, never written to a file",
+    "MIGRATE_MODEL_SOURCE": "the checkpoint for a model the catalog does not know, see MIGRATION.md",
+}
+SAMPLING_KEYS = (
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("top_k", "top_k"),
+    ("repeat_penalty", "repetition_penalty"),
+)
 _TEMPLATE_STOP = re.compile(r"<\||<｜|\|>|^\[/?INST\]$|^<(start|end)_of_turn>$|^</?s>$")
 # The signals a gateway needs to judge a backend (the contract's four, plus running requests and
 # prefix-cache hits where the engine has them).
-GATEWAY_METRICS = ("time_to_first_token", "time_per_output_token", "running_requests",
-                   "waiting_requests", "kv_cache_usage", "prefix_cache_hit_rate")
+GATEWAY_METRICS = (
+    "time_to_first_token",
+    "time_per_output_token",
+    "running_requests",
+    "waiting_requests",
+    "kv_cache_usage",
+    "prefix_cache_hit_rate",
+)
 
 
 def slug(text: str, used: set) -> str:
@@ -59,6 +73,7 @@ def _fill(template: Optional[str], values: dict) -> Optional[str]:
     def one(m: re.Match) -> str:
         value = values[m.group(1)]
         return m.group(2) if value in (None, "") and m.group(2) is not None else str(value)
+
     return _PLACEHOLDER.sub(one, template)
 
 
@@ -66,18 +81,28 @@ def choose_checkpoint(engine: str, ref: catalog.ModelRef, ollama_quant: Optional
     """Which checkpoint/flag honours the Ollama quantization on this engine: the registry's first
     matching ``quantization`` rule (engines.yaml); no match serves the Hugging Face checkpoint in bf16."""
     out = {"source": ref.hf, "quant_flag": None, "fmt": "bf16", "note": None, "gguf_args": [], "todo": None}
-    if ref.embedding:       # embedding checkpoints are small and served as published on every engine
+    if ref.embedding:  # embedding checkpoints are small and served as published on every engine
         return out
     bits = "native" if ref.native_quantization else _bits_class(ollama_quant)
     native = ref.native_quantization or (ollama_quant.lower() if bits == "native" else None)
     for rule in engines.get(engine).quantization:
         if bits not in rule.bits or (rule.checkpoint and not ref.quantized.get(rule.checkpoint)):
             continue
-        values = {"tag": ref.tag, "hf": ref.hf, "native": native, "ollama_quant": ollama_quant,
-                  "checkpoint": ref.quantized.get(rule.checkpoint) if rule.checkpoint else None}
-        out.update(source=_fill(rule.source, values), fmt=_fill(rule.fmt, values),
-                   quant_flag=_fill(rule.quant_flag, values), note=_fill(rule.note, values),
-                   todo=_fill(rule.todo, values), gguf_args=[_fill(a, values) for a in rule.gguf_args])
+        values = {
+            "tag": ref.tag,
+            "hf": ref.hf,
+            "native": native,
+            "ollama_quant": ollama_quant,
+            "checkpoint": ref.quantized.get(rule.checkpoint) if rule.checkpoint else None,
+        }
+        out.update(
+            source=_fill(rule.source, values),
+            fmt=_fill(rule.fmt, values),
+            quant_flag=_fill(rule.quant_flag, values),
+            note=_fill(rule.note, values),
+            todo=_fill(rule.todo, values),
+            gguf_args=[_fill(a, values) for a in rule.gguf_args],
+        )
         if rule.fmt_fallback and out["fmt"] not in capacity.BITS_PER_WEIGHT:
             out["fmt"] = rule.fmt_fallback
         break
@@ -102,8 +127,14 @@ def context_decision(ref: catalog.ModelRef, model: dict, need: Optional[int]) ->
         lines.append(f"raised to the largest num_ctx in use ({floor:,}) so no request that works today fails")
         want = floor
     if trained and want > trained:
-        lines.append(f"capped at the trained context {trained:,}"
-                     + (f": the observed need ({need:,}) EXCEEDS it; such requests will be rejected, not silently truncated" if need and need > trained else ""))
+        lines.append(
+            f"capped at the trained context {trained:,}"
+            + (
+                f": the observed need ({need:,}) EXCEEDS it; such requests will be rejected, not silently truncated"
+                if need and need > trained
+                else ""
+            )
+        )
         want = trained
     elif trained:
         lines.append(f"trained context {trained:,} (not exceeded)")
@@ -131,8 +162,13 @@ def carried_defaults(model: dict, target: str, prompt_name: str) -> tuple[dict, 
             gateway[src] = params[src]
             rows.append({"item": src, "value": params[src], "went": "gateway default (litellm.yaml litellm_params)"})
         else:
-            rows.append({"item": src, "value": params[src],
-                         "went": f"NOT carried: {engines.display_name(target)} has no server-side default; clients must send {dst}"})
+            rows.append(
+                {
+                    "item": src,
+                    "value": params[src],
+                    "went": f"NOT carried: {engines.display_name(target)} has no server-side default; clients must send {dst}",
+                }
+            )
     stops = params.get("stop") or []
     stops = [stops] if isinstance(stops, str) else list(stops)
     custom = [s for s in stops if not _TEMPLATE_STOP.search(str(s))]
@@ -140,14 +176,31 @@ def carried_defaults(model: dict, target: str, prompt_name: str) -> tuple[dict, 
         if s in custom:
             rows.append({"item": "stop", "value": s, "went": "gateway default stop (litellm.yaml litellm_params.stop)"})
         else:
-            rows.append({"item": "stop", "value": s, "went": "chat-template marker: ends turns via the checkpoint's chat template/EOS, no flag needed"})
+            rows.append(
+                {
+                    "item": "stop",
+                    "value": s,
+                    "went": "chat-template marker: ends turns via the checkpoint's chat template/EOS, no flag needed",
+                }
+            )
     if custom:
         gateway["stop"] = custom
     if model.get("system"):
-        rows.append({"item": "SYSTEM", "value": (model["system"][:60] + "...") if len(model["system"]) > 60 else model["system"],
-                     "went": f"system_prompts/{prompt_name}.txt: the gateway or the application must prepend it (no engine applies a default system prompt)"})
+        rows.append(
+            {
+                "item": "SYSTEM",
+                "value": (model["system"][:60] + "...") if len(model["system"]) > 60 else model["system"],
+                "went": f"system_prompts/{prompt_name}.txt: the gateway or the application must prepend it (no engine applies a default system prompt)",
+            }
+        )
     if params.get("num_ctx"):
-        rows.append({"item": "num_ctx", "value": params["num_ctx"], "went": "max context (see Context); litellm.yaml num_ctx for the Ollama backend"})
+        rows.append(
+            {
+                "item": "num_ctx",
+                "value": params["num_ctx"],
+                "went": "max context (see Context); litellm.yaml num_ctx for the Ollama backend",
+            }
+        )
     return (gen if server else {}), gateway, rows
 
 
@@ -162,11 +215,11 @@ def required_metrics(engine: str) -> list:
 class ModelDecision:
     tag: str
     alias: str
-    dir: str                        # folder of its files, unique in the output tree
-    served: list                    # names it is served under: the alias, then the Ollama tag
+    dir: str  # folder of its files, unique in the output tree
+    served: list  # names it is served under: the alias, then the Ollama tag
     ref: catalog.ModelRef
-    checkpoint: dict                # choose_checkpoint()
-    source: object                  # str, or Env("MIGRATE_MODEL_SOURCE") when unknown
+    checkpoint: dict  # choose_checkpoint()
+    source: object  # str, or Env("MIGRATE_MODEL_SOURCE") when unknown
     context: int
     context_lines: list
     tp: int
@@ -179,7 +232,7 @@ class ModelDecision:
     launch: Launch
     capacity: dict
     required_env: dict
-    gpu_resource: Optional[str]     # Kubernetes GPU resource, None off GPU
+    gpu_resource: Optional[str]  # Kubernetes GPU resource, None off GPU
 
 
 def decide_model(inputs: Inputs, tag: str, model: dict, used_dirs: set) -> ModelDecision:
@@ -198,24 +251,62 @@ def decide_model(inputs: Inputs, tag: str, model: dict, used_dirs: set) -> Model
     caps = model.get("capabilities") or []
     parsers = ref.parsers(target) if ref.known else {"tool": None, "reasoning": None}
     tools_wanted = ("tools" in caps) or (inputs.tools_seen and not caps)
-    m = {"source": source, "served_names": served, "context": ctx, "tp": tp, "quant_flag": ck["quant_flag"],
-         "parsers": parsers, "tools_wanted": tools_wanted,
-         "generation_config": gen, "embedding": ref.embedding, "trust_remote_code": ref.trust_remote_code,
-         "p95_output": inputs.profile.get("p95_output_tokens"), "concurrency": inputs.concurrency,
-         "gguf_args": ck["gguf_args"] or ["--model", source],
-         "exl_folder": dir_name + "-exl3", "ov_device": "GPU" if facts.get("vendor") == "intel" and facts.get("gpus") else "CPU"}
+    m = {
+        "source": source,
+        "served_names": served,
+        "context": ctx,
+        "tp": tp,
+        "quant_flag": ck["quant_flag"],
+        "parsers": parsers,
+        "tools_wanted": tools_wanted,
+        "generation_config": gen,
+        "embedding": ref.embedding,
+        "trust_remote_code": ref.trust_remote_code,
+        "p95_output": inputs.profile.get("p95_output_tokens"),
+        "concurrency": inputs.concurrency,
+        "gguf_args": ck["gguf_args"] or ["--model", source],
+        "exl_folder": dir_name + "-exl3",
+        "ov_device": "GPU" if facts.get("vendor") == "intel" and facts.get("gpus") else "CPU",
+    }
     launch = build(target, m)
-    cap = capacity.estimate(params=ref.params, fmt=ck["fmt"], arch=ref.arch, context=ctx, concurrency=inputs.concurrency,
-                            gpu_memory_gib=facts.get("gpu_memory_gib"), tp=tp)
+    cap = capacity.estimate(
+        params=ref.params,
+        fmt=ck["fmt"],
+        arch=ref.arch,
+        context=ctx,
+        concurrency=inputs.concurrency,
+        gpu_memory_gib=facts.get("gpu_memory_gib"),
+        tp=tp,
+    )
     required_env = {"ENGINE_API_KEY": REQUIRED_ENV["ENGINE_API_KEY"]}
     if any(isinstance(a, Env) and a.name == "MIGRATE_MODEL_SOURCE" for a in launch.argv):
         required_env["MIGRATE_MODEL_SOURCE"] = REQUIRED_ENV["MIGRATE_MODEL_SOURCE"]
     vendor = facts.get("vendor")
-    gpu_resource = None if vendor in ("intel", "apple", "none") else ("amd.com/gpu" if vendor == "amd" else launch.gpu_resource)
-    return ModelDecision(tag=tag, alias=alias, dir=dir_name, served=served, ref=ref, checkpoint=ck, source=source,
-                         context=ctx, context_lines=ctx_lines, tp=tp, tp_why=tp_why, parsers=parsers,
-                         tools_wanted=tools_wanted, carried=carried, gateway_defaults=gw_defaults, todos=todos,
-                         launch=launch, capacity=cap, required_env=required_env, gpu_resource=gpu_resource)
+    gpu_resource = (
+        None if vendor in ("intel", "apple", "none") else ("amd.com/gpu" if vendor == "amd" else launch.gpu_resource)
+    )
+    return ModelDecision(
+        tag=tag,
+        alias=alias,
+        dir=dir_name,
+        served=served,
+        ref=ref,
+        checkpoint=ck,
+        source=source,
+        context=ctx,
+        context_lines=ctx_lines,
+        tp=tp,
+        tp_why=tp_why,
+        parsers=parsers,
+        tools_wanted=tools_wanted,
+        carried=carried,
+        gateway_defaults=gw_defaults,
+        todos=todos,
+        launch=launch,
+        capacity=cap,
+        required_env=required_env,
+        gpu_resource=gpu_resource,
+    )
 
 
 def gateway_entry(inputs: Inputs, d: ModelDecision) -> dict:
@@ -224,14 +315,24 @@ def gateway_entry(inputs: Inputs, d: ModelDecision) -> dict:
     base_url = inputs.engine_url.rstrip("/") if inputs.engine_url else f"http://127.0.0.1:{d.launch.port}"
     base_url = base_url if base_url.endswith("/v1") else base_url + "/v1"
     model = inputs.models[d.tag]
-    in_use = [v for v in ((model.get("parameters") or {}).get("num_ctx"), model.get("effective_context")) if isinstance(v, int)]
+    in_use = [
+        v
+        for v in ((model.get("parameters") or {}).get("num_ctx"), model.get("effective_context"))
+        if isinstance(v, int)
+    ]
     return {
-        "alias": d.alias, "tag": d.tag, "contract": "openai-embeddings" if d.ref.embedding else "openai-chat",
-        "timeout": 300 if d.parsers.get("reasoning") else 90, "ollama_backend": "current-ollama",
-        "backend": f"{target}-{d.dir}"[:63], "base_url": base_url, "required_metrics": required_metrics(target),
+        "alias": d.alias,
+        "tag": d.tag,
+        "contract": "openai-embeddings" if d.ref.embedding else "openai-chat",
+        "timeout": 300 if d.parsers.get("reasoning") else 90,
+        "ollama_backend": "current-ollama",
+        "backend": f"{target}-{d.dir}"[:63],
+        "base_url": base_url,
+        "required_metrics": required_metrics(target),
         "backend_notes": f"{engines.display_name(target)} serving {d.ref.hf or 'TODO (unknown model)'}; start at weight 0, move by canary",
         "ollama_num_ctx": max(in_use or [d.context]),
         "mode": "embedding" if d.ref.embedding else "chat",
         "litellm_provider": engines.get(target).launch.litellm_provider,
         "served_id": d.launch.served_id if isinstance(d.launch.served_id, str) else d.alias,
-        "gateway_defaults": d.gateway_defaults}
+        "gateway_defaults": d.gateway_defaults,
+    }

@@ -2,6 +2,7 @@
 
 Every check of the user's input happens here, before anything is decided or written.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,9 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 from .. import engines
-from ..datafiles import load_user_file
+from ..datafiles import load_inventory, load_user_file
 from ..errors import UsageError
-from ..datafiles import load_inventory
 from ..hardware import parse_gpus
 
 TARGETS = engines.launch_targets()
@@ -21,12 +21,12 @@ DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 @dataclass
 class Inputs:
     target: str
-    models: dict                    # Ollama tag -> inventory entry (values from /api/show)
-    aliases: dict                   # Ollama tag -> product alias
-    facts: dict                     # plan facts (values only), --gpus applied
-    profile: dict                   # the inventory's observed profile
+    models: dict  # Ollama tag -> inventory entry (values from /api/show)
+    aliases: dict  # Ollama tag -> product alias
+    facts: dict  # plan facts (values only), --gpus applied
+    profile: dict  # the inventory's observed profile
     plan: Optional[dict]
-    sources: list                   # what the files were generated from, for MIGRATION.md
+    sources: list  # what the files were generated from, for MIGRATION.md
     ollama_url: str = DEFAULT_OLLAMA_URL
     engine_url: Optional[str] = None
     new_weight: int = 0
@@ -58,9 +58,17 @@ def parse_aliases(items) -> dict:
     return out
 
 
-def load_inputs(target: str, *, inventory_path: Optional[str] = None, plan_path: Optional[str] = None,
-                aliases: tuple = (), ollama_url: str = DEFAULT_OLLAMA_URL, engine_url: Optional[str] = None,
-                new_weight: int = 0, gpus: Optional[str] = None) -> Inputs:
+def load_inputs(
+    target: str,
+    *,
+    inventory_path: Optional[str] = None,
+    plan_path: Optional[str] = None,
+    aliases: tuple = (),
+    ollama_url: str = DEFAULT_OLLAMA_URL,
+    engine_url: Optional[str] = None,
+    new_weight: int = 0,
+    gpus: Optional[str] = None,
+) -> Inputs:
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r} (one of: {', '.join(TARGETS)})")
     if not 0 <= new_weight <= 100:
@@ -79,7 +87,23 @@ def load_inputs(target: str, *, inventory_path: Optional[str] = None, plan_path:
         models.setdefault(tag, {"name": tag})
     if not models:
         raise UsageError("nothing to generate: give --inventory and/or --alias NAME=ollama-tag")
-    sources = [p for p in (inventory_path and f"inventory {Path(inventory_path).name}",
-                           plan_path and f"plan {Path(plan_path).name}") if p] or ["--alias flags"]
-    return Inputs(target=target, models=models, aliases=alias_map, facts=facts, profile=inventory.get("profile") or {},
-                  plan=plan, sources=sources, ollama_url=ollama_url, engine_url=engine_url, new_weight=new_weight)
+    sources = [
+        p
+        for p in (
+            inventory_path and f"inventory {Path(inventory_path).name}",
+            plan_path and f"plan {Path(plan_path).name}",
+        )
+        if p
+    ] or ["--alias flags"]
+    return Inputs(
+        target=target,
+        models=models,
+        aliases=alias_map,
+        facts=facts,
+        profile=inventory.get("profile") or {},
+        plan=plan,
+        sources=sources,
+        ollama_url=ollama_url,
+        engine_url=engine_url,
+        new_weight=new_weight,
+    )

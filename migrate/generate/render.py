@@ -3,6 +3,7 @@
 Templates run with StrictUndefined; every value that reaches a shell goes through the ``sh`` filter
 (shlex.quote) or is an environment reference.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from .launch import Env, Local
 
 CONTAINER_MOUNT = "/config"
 MANIFEST = "manifest.json"
-Tree = dict[str, tuple[str, int]]   # relative path -> (text, file mode)
+Tree = dict[str, tuple[str, int]]  # relative path -> (text, file mode)
 
 
 def _sh(v) -> str:
@@ -37,7 +38,7 @@ def _shd(v) -> str:
 
 def _k8s(v) -> str:
     if isinstance(v, Env):
-        return json.dumps("$(%s)" % v.name)   # Kubernetes expands $(VAR) from the container env
+        return json.dumps("$(%s)" % v.name)  # Kubernetes expands $(VAR) from the container env
     if isinstance(v, Local):
         return json.dumps(f"{CONTAINER_MOUNT}/{v.name}")
     return json.dumps(str(v))
@@ -53,27 +54,47 @@ def _md(v) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(
-        lambda name: resources.files("migrate.templates").joinpath(name).read_text(encoding="utf-8")),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        autoescape=False)
-    env.filters.update(sh=_sh, shd=_shd, k8s=_k8s, comment=_comment, md=_md,
-                       shjoin=lambda argv: " ".join(_sh(a) for a in argv))
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("migrate.templates").joinpath(name).read_text(encoding="utf-8")
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        sh=_sh, shd=_shd, k8s=_k8s, comment=_comment, md=_md, shjoin=lambda argv: " ".join(_sh(a) for a in argv)
+    )
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     return env
 
 
 def _model_files(env: jinja2.Environment, inputs: Inputs, d: ModelDecision, cat_version: str) -> Tree:
     launch = d.launch
-    ctxvars = {"engine_name": engines.display_name(inputs.target), "tag": d.tag, "served_names": d.served,
-               "catalog_version": cat_version, "launch": launch, "required_env": d.required_env,
-               "uses_local": any(isinstance(a, Local) for a in launch.argv),
-               "image": launch.image, "container": d.dir, "files": launch.files, "name": d.dir, "tp": d.tp,
-               "mounts": {f: (f"/app/{f}" if f == "config.yml" else f"{CONTAINER_MOUNT}/{f}") for f in launch.files},
-               "gpu_flag": "--gpus all" if launch.gpu_resource else "", "gpu_resource": d.gpu_resource}
-    files = {f"{d.dir}/launch.sh": (env.get_template("launch.sh.j2").render(**ctxvars), EXECUTABLE),
-             f"{d.dir}/docker-run.sh": (env.get_template("docker-run.sh.j2").render(**ctxvars), EXECUTABLE),
-             f"{d.dir}/k8s.yaml": (env.get_template("k8s.yaml.j2").render(**ctxvars), PUBLIC)}
+    ctxvars = {
+        "engine_name": engines.display_name(inputs.target),
+        "tag": d.tag,
+        "served_names": d.served,
+        "catalog_version": cat_version,
+        "launch": launch,
+        "required_env": d.required_env,
+        "uses_local": any(isinstance(a, Local) for a in launch.argv),
+        "image": launch.image,
+        "container": d.dir,
+        "files": launch.files,
+        "name": d.dir,
+        "tp": d.tp,
+        "mounts": {f: (f"/app/{f}" if f == "config.yml" else f"{CONTAINER_MOUNT}/{f}") for f in launch.files},
+        "gpu_flag": "--gpus all" if launch.gpu_resource else "",
+        "gpu_resource": d.gpu_resource,
+    }
+    files = {
+        f"{d.dir}/launch.sh": (env.get_template("launch.sh.j2").render(**ctxvars), EXECUTABLE),
+        f"{d.dir}/docker-run.sh": (env.get_template("docker-run.sh.j2").render(**ctxvars), EXECUTABLE),
+        f"{d.dir}/k8s.yaml": (env.get_template("k8s.yaml.j2").render(**ctxvars), PUBLIC),
+    }
     for fname, text in launch.files.items():
         files[f"{d.dir}/{fname}"] = (text, PUBLIC)
     system = inputs.models[d.tag].get("system")
@@ -84,15 +105,30 @@ def _model_files(env: jinja2.Environment, inputs: Inputs, d: ModelDecision, cat_
 
 def _summary(d: ModelDecision, gateway: dict) -> dict:
     """What MIGRATION.md and the manifest say about one model."""
-    return {"alias": d.alias, "tag": d.tag, "dir": d.dir, "known": d.ref.known, "hf": d.ref.hf,
-            "source_text": (str(d.source) if isinstance(d.source, str) else "$MIGRATE_MODEL_SOURCE (TODO)"),
-            "fmt": d.checkpoint["fmt"], "quant_note": d.checkpoint["note"], "served_names": d.served,
-            "served_id": gateway["served_id"], "parsers": d.parsers, "tools_wanted": d.tools_wanted,
-            "template_note": d.ref.template_note, "tp": d.tp, "tp_why": d.tp_why,
-            "notes": d.launch.notes + ([d.ref.note] if d.ref.note else []),
-            "context": d.context, "context_lines": d.context_lines, "capacity": d.capacity, "carried": d.carried,
-            "todos": d.todos,
-            "argv": [a if isinstance(a, str) else (f"${a.name}" if isinstance(a, Env) else a.name) for a in d.launch.argv]}
+    return {
+        "alias": d.alias,
+        "tag": d.tag,
+        "dir": d.dir,
+        "known": d.ref.known,
+        "hf": d.ref.hf,
+        "source_text": (str(d.source) if isinstance(d.source, str) else "$MIGRATE_MODEL_SOURCE (TODO)"),
+        "fmt": d.checkpoint["fmt"],
+        "quant_note": d.checkpoint["note"],
+        "served_names": d.served,
+        "served_id": gateway["served_id"],
+        "parsers": d.parsers,
+        "tools_wanted": d.tools_wanted,
+        "template_note": d.ref.template_note,
+        "tp": d.tp,
+        "tp_why": d.tp_why,
+        "notes": d.launch.notes + ([d.ref.note] if d.ref.note else []),
+        "context": d.context,
+        "context_lines": d.context_lines,
+        "capacity": d.capacity,
+        "carried": d.carried,
+        "todos": d.todos,
+        "argv": [a if isinstance(a, str) else (f"${a.name}" if isinstance(a, Env) else a.name) for a in d.launch.argv],
+    }
 
 
 def build_tree(inputs: Inputs) -> Tree:
@@ -109,24 +145,63 @@ def build_tree(inputs: Inputs) -> Tree:
         gateway_aliases.append(gateway_entry(inputs, d))
         todos += d.todos
         summaries.append(_summary(d, gateway_aliases[-1]))
-    common = {"catalog_version": cat_version, "engine_name": engines.display_name(target), "ollama_url": inputs.ollama_url,
-              "ollama_weight": 100 - inputs.new_weight, "new_weight": inputs.new_weight}
+    common = {
+        "catalog_version": cat_version,
+        "engine_name": engines.display_name(target),
+        "ollama_url": inputs.ollama_url,
+        "ollama_weight": 100 - inputs.new_weight,
+        "new_weight": inputs.new_weight,
+    }
     tree["gateway.yaml"] = (env.get_template("gateway.yaml.j2").render(aliases=gateway_aliases, **common), PUBLIC)
-    tree["litellm.yaml"] = (env.get_template("litellm.yaml.j2").render(
-        aliases=gateway_aliases, max_timeout=max(a["timeout"] for a in gateway_aliases),
-        group_aliases={a["tag"]: a["alias"] for a in gateway_aliases if a["tag"] != a["alias"]}, **common), PUBLIC)
+    tree["litellm.yaml"] = (
+        env.get_template("litellm.yaml.j2").render(
+            aliases=gateway_aliases,
+            max_timeout=max(a["timeout"] for a in gateway_aliases),
+            group_aliases={a["tag"]: a["alias"] for a in gateway_aliases if a["tag"] != a["alias"]},
+            **common,
+        ),
+        PUBLIC,
+    )
     plan_note = None
     if inputs.plan:
         plan = inputs.plan
         chosen = [plan["first"]["engine"], plan["second"]["engine"]]
-        plan_note = (f"Plan: first `{chosen[0]}`, second `{chosen[1]}` (rule `{plan.get('rule')}`)."
-                     + ("" if target in chosen else f" Note: `{target}` is neither; this is an off-plan target."))
-    tree["MIGRATION.md"] = (env.get_template("MIGRATION.md.j2").render(
-        target=target, inputs=inputs.sources, plan_note=plan_note, todos=todos, models=summaries, **common), PUBLIC)
-    manifest = {"schema": "migrate.generate/1", "target": target, "catalog_version": cat_version,
-                "files": sorted(tree) + [MANIFEST], "todos": todos,
-                "models": [{k: s[k] for k in ("alias", "tag", "dir", "known", "hf", "fmt", "context", "tp", "served_names",
-                                               "parsers", "argv", "todos")} | {"capacity": s["capacity"], "carried": s["carried"]}
-                           for s in summaries]}
+        plan_note = f"Plan: first `{chosen[0]}`, second `{chosen[1]}` (rule `{plan.get('rule')}`)." + (
+            "" if target in chosen else f" Note: `{target}` is neither; this is an off-plan target."
+        )
+    tree["MIGRATION.md"] = (
+        env.get_template("MIGRATION.md.j2").render(
+            target=target, inputs=inputs.sources, plan_note=plan_note, todos=todos, models=summaries, **common
+        ),
+        PUBLIC,
+    )
+    manifest = {
+        "schema": "migrate.generate/1",
+        "target": target,
+        "catalog_version": cat_version,
+        "files": sorted(tree) + [MANIFEST],
+        "todos": todos,
+        "models": [
+            {
+                k: s[k]
+                for k in (
+                    "alias",
+                    "tag",
+                    "dir",
+                    "known",
+                    "hf",
+                    "fmt",
+                    "context",
+                    "tp",
+                    "served_names",
+                    "parsers",
+                    "argv",
+                    "todos",
+                )
+            }
+            | {"capacity": s["capacity"], "carried": s["carried"]}
+            for s in summaries
+        ],
+    }
     tree[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", PUBLIC)
     return tree

@@ -1,4 +1,5 @@
 """Write a rendered tree: every file atomically (migrate/fsutil), with the mode the tree gives it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,5 +16,5 @@ def write_tree(tree: dict[str, tuple[str, int]], out_dir: str) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fsutil.write_atomic(path, text, mode=mode)
-        except OSError as exc:      # e.g. --out is a file, no permission
+        except OSError as exc:  # e.g. --out is a file, no permission
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

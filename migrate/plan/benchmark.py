@@ -1,4 +1,5 @@
 """The phase benchmark a plan prescribes: each phase reports its own metrics, never one tokens/s figure."""
+
 from __future__ import annotations
 
 import math
@@ -13,26 +14,70 @@ def benchmark_plan(values: dict, first: str) -> dict:
     conc = int(values.get("concurrency") or 1)
     prompt = int(values.get("p95_prompt_tokens") or max(512, int(values.get("context") or 2048) // 2))
     output = int(values.get("p95_output_tokens") or 256)
-    sweep = sorted({1, *[2 ** i for i in range(0, max(1, math.ceil(math.log2(max(conc, 1) * 2))) + 1)], max(conc, 1) * 2})
+    sweep = sorted({1, *[2**i for i in range(0, max(1, math.ceil(math.log2(max(conc, 1) * 2))) + 1)], max(conc, 1) * 2})
     phases = [
-        {"phase": "single-stream", "load": "1 request at a time", "input_tokens": prompt, "output_tokens": output,
-         "report": ["time_to_first_token", "time_per_output_token", "inter_token_latency"]},
-        {"phase": "prefill-heavy", "load": f"concurrency {conc}", "input_tokens": prompt, "output_tokens": 32,
-         "report": ["time_to_first_token", "input_tokens_per_second", "queue_delay"]},
-        {"phase": "decode-heavy", "load": f"concurrency {conc}", "input_tokens": 256, "output_tokens": max(output, 256),
-         "report": ["time_per_output_token", "inter_token_latency", "output_tokens_per_second"]},
-        {"phase": "concurrency-sweep", "load": f"concurrency {sweep}", "input_tokens": prompt, "output_tokens": output,
-         "report": ["time_to_first_token", "time_per_output_token", "queue_delay", "error_rate", "output_tokens_per_second"]},
+        {
+            "phase": "single-stream",
+            "load": "1 request at a time",
+            "input_tokens": prompt,
+            "output_tokens": output,
+            "report": ["time_to_first_token", "time_per_output_token", "inter_token_latency"],
+        },
+        {
+            "phase": "prefill-heavy",
+            "load": f"concurrency {conc}",
+            "input_tokens": prompt,
+            "output_tokens": 32,
+            "report": ["time_to_first_token", "input_tokens_per_second", "queue_delay"],
+        },
+        {
+            "phase": "decode-heavy",
+            "load": f"concurrency {conc}",
+            "input_tokens": 256,
+            "output_tokens": max(output, 256),
+            "report": ["time_per_output_token", "inter_token_latency", "output_tokens_per_second"],
+        },
+        {
+            "phase": "concurrency-sweep",
+            "load": f"concurrency {sweep}",
+            "input_tokens": prompt,
+            "output_tokens": output,
+            "report": [
+                "time_to_first_token",
+                "time_per_output_token",
+                "queue_delay",
+                "error_rate",
+                "output_tokens_per_second",
+            ],
+        },
     ]
     if values.get("prefix_reuse"):
-        phases.append({"phase": "prefix-reuse", "load": f"concurrency {conc}, shared system/document prefix",
-                       "input_tokens": prompt, "output_tokens": 64, "report": ["prefix_cache_hit_rate", "time_to_first_token"]})
+        phases.append(
+            {
+                "phase": "prefix-reuse",
+                "load": f"concurrency {conc}, shared system/document prefix",
+                "input_tokens": prompt,
+                "output_tokens": 64,
+                "report": ["prefix_cache_hit_rate", "time_to_first_token"],
+            }
+        )
     if values.get("structured_outputs"):
-        phases.append({"phase": "structured-output", "load": f"concurrency {conc}, json_schema + tools requests",
-                       "input_tokens": prompt, "output_tokens": output,
-                       "report": ["schema_validity_rate", "tool_call_parse_rate", "retries", "time_per_output_token"]})
+        phases.append(
+            {
+                "phase": "structured-output",
+                "load": f"concurrency {conc}, json_schema + tools requests",
+                "input_tokens": prompt,
+                "output_tokens": output,
+                "report": ["schema_validity_rate", "tool_call_parse_rate", "retries", "time_per_output_token"],
+            }
+        )
     engine_metrics = load_catalog().exposed_by(first)
-    return {"phases": phases,
-            "server_metrics": {"engine": first, "names": engine_metrics,
-                               "missing": [m for m in SERVER_METRICS if m not in engine_metrics]},
-            "also": "quality on the team's eval set and cost per acceptable token"}
+    return {
+        "phases": phases,
+        "server_metrics": {
+            "engine": first,
+            "names": engine_metrics,
+            "missing": [m for m in SERVER_METRICS if m not in engine_metrics],
+        },
+        "also": "quality on the team's eval set and cost per acceptable token",
+    }

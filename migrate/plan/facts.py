@@ -2,6 +2,7 @@
 
 Every fact is ``{"value", "source"}`` so the plan can say where each input came from.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -17,9 +18,17 @@ INT_FACTS = ("nodes", "concurrency", "context", "p95_prompt_tokens", "p95_output
 # Keys a profile file may hold (the same names as the flags, with underscores).
 PROFILE_KEYS = ("gpus", "gpu_vendor", "portable", "users", "models", "streaming_share") + BOOL_FACTS + INT_FACTS
 # Inventory `profile` key -> fact name.
-INVENTORY_MAP = {"context_need": "context", "peak_concurrency": "concurrency", "p95_prompt_tokens": "p95_prompt_tokens",
-                 "p95_output_tokens": "p95_output_tokens", "streaming_share": "streaming_share", "tools": "tools",
-                 "structured": "structured", "moe": "moe", "models": "models"}
+INVENTORY_MAP = {
+    "context_need": "context",
+    "peak_concurrency": "concurrency",
+    "p95_prompt_tokens": "p95_prompt_tokens",
+    "p95_output_tokens": "p95_output_tokens",
+    "streaming_share": "streaming_share",
+    "tools": "tools",
+    "structured": "structured",
+    "moe": "moe",
+    "models": "models",
+}
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -52,8 +61,6 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         raise UsageError(f"{where}: invalid value {value!r} for {name}") from None
 
 
-
-
 def load_profile(path: str) -> dict:
     data = load_user_file(path, "profile")
     if data is None:
@@ -67,8 +74,14 @@ def load_profile(path: str) -> dict:
     return data
 
 
-def build_facts(inventory: Optional[dict] = None, profile: Optional[dict] = None, flags: Optional[dict] = None,
-                *, profile_path: str = "profile", inventory_path: str = "inventory") -> dict:
+def build_facts(
+    inventory: Optional[dict] = None,
+    profile: Optional[dict] = None,
+    flags: Optional[dict] = None,
+    *,
+    profile_path: str = "profile",
+    inventory_path: str = "inventory",
+) -> dict:
     """Merge inputs into {fact: {"value", "source"}}; flags > profile file > inventory."""
     facts: dict[str, dict] = {}
 
@@ -82,7 +95,12 @@ def build_facts(inventory: Optional[dict] = None, profile: Optional[dict] = None
         if inv_profile.get(key) not in (None, [], ""):
             put(name, inv_profile[key], f"inventory ({inventory_path})", f"inventory {inventory_path} profile.{key}")
     if inventory and "models" not in facts and inventory.get("models"):
-        put("models", [m.get("name") for m in inventory["models"] if m.get("name")], f"inventory ({inventory_path})", inventory_path)
+        put(
+            "models",
+            [m.get("name") for m in inventory["models"] if m.get("name")],
+            f"inventory ({inventory_path})",
+            inventory_path,
+        )
     if inventory and "moe" not in facts and any((m.get("expert_count") or 0) > 0 for m in inventory.get("models", [])):
         put("moe", True, f"inventory ({inventory_path}): expert_count > 0", inventory_path)
     for key, value in (profile or {}).items():
@@ -90,7 +108,12 @@ def build_facts(inventory: Optional[dict] = None, profile: Optional[dict] = None
     for key, value in (flags or {}).items():
         if value is None or value is False or value == ():
             continue  # an unset flag must not override the profile
-        put(key, list(value) if isinstance(value, tuple) else value, f"flag --{key.replace('_', '-')}", f"--{key.replace('_', '-')}")
+        put(
+            key,
+            list(value) if isinstance(value, tuple) else value,
+            f"flag --{key.replace('_', '-')}",
+            f"--{key.replace('_', '-')}",
+        )
 
     # Derived facts: hardware from the GPU name, unless the vendor was stated explicitly.
     if "gpus" in facts:
@@ -106,18 +129,25 @@ def build_facts(inventory: Optional[dict] = None, profile: Optional[dict] = None
             facts["vendor"] = {"value": g["vendor"], "source": src}
     if "gpu_vendor" in facts:
         facts["vendor"] = dict(facts["gpu_vendor"])
-        if "gpus" in facts and facts.get("gpu_class") and \
-                facts["gpu_class"]["value"] not in vendor_classes()[facts["vendor"]["value"]]:
+        if (
+            "gpus" in facts
+            and facts.get("gpu_class")
+            and facts["gpu_class"]["value"] not in vendor_classes()[facts["vendor"]["value"]]
+        ):
             raise UsageError(f"--gpu-vendor {facts['vendor']['value']} contradicts --gpus {facts['gpus']['value']}")
     if "vendor" not in facts and value_of(facts, "portable") == "intel-estate":
-        facts["vendor"] = {"value": "intel", "source": f"inferred from portable intel-estate ({facts['portable']['source']})"}
+        facts["vendor"] = {
+            "value": "intel",
+            "source": f"inferred from portable intel-estate ({facts['portable']['source']})",
+        }
     facts.setdefault("nodes", {"value": 1, "source": "default"})
     facts.setdefault("users", {"value": "shared", "source": "default (a migrated service is shared)"})
     if "gpu_count" not in facts and facts.get("vendor", {}).get("value") not in (None, "none", "apple"):
         facts["gpu_count"] = {"value": 1, "source": "default"}
     facts["structured_outputs"] = {
         "value": bool(value_of(facts, "structured") or value_of(facts, "tools")),
-        "source": "derived: structured or tools (the framework counts JSON schema and tools as structured outputs)"}
+        "source": "derived: structured or tools (the framework counts JSON schema and tools as structured outputs)",
+    }
     return facts
 
 

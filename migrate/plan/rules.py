@@ -4,6 +4,7 @@ The rules are evaluated in order and the first match fires; the plan names that 
 made it fire. Overlays add an engine above the first (e.g. a router), the other tables add what not to
 test yet, the rejection metrics of the first engine and the Ollama production-rejection checklist.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -92,15 +93,24 @@ def decide(facts: dict) -> dict:
     checklist = []
     for row in table["checklist"]:
         hit = next((alt for alt in row["any"] if all(_match_one(values.get(k), m) for k, m in alt.items())), None)
-        checklist.append({"id": row["id"], "requirement": row["requirement"], "applies": hit is not None,
-                          "why": _fmt(row["because"], values) if hit is not None else "not required by this profile",
-                          "why_ollama_fails": row["why_ollama_fails"], "require": row["require"]})
+        checklist.append(
+            {
+                "id": row["id"],
+                "requirement": row["requirement"],
+                "applies": hit is not None,
+                "why": _fmt(row["because"], values) if hit is not None else "not required by this profile",
+                "why_ollama_fails": row["why_ollama_fails"],
+                "require": row["require"],
+            }
+        )
     return {
         "schema": PLAN_SCHEMA,
         "rule": fired["id"],
         "step": fired["step"],
         "constraint": _fmt(fired["constraint"], values),
-        "fired_because": {k: {"value": v, "source": facts.get(k, {}).get("source", "not given")} for k, v in because.items()},
+        "fired_because": {
+            k: {"value": v, "source": facts.get(k, {}).get("source", "not given")} for k, v in because.items()
+        },
         "rules_not_matching": tried,
         "first": {"engine": first, "why": fired["first"]["why"]},
         "second": {"engine": second, "why": fired["second"]["why"]},
@@ -113,10 +123,17 @@ def decide(facts: dict) -> dict:
     }
 
 
-def plan(inventory_path: Optional[str] = None, profile_path: Optional[str] = None, flags: Optional[dict] = None) -> dict:
+def plan(
+    inventory_path: Optional[str] = None, profile_path: Optional[str] = None, flags: Optional[dict] = None
+) -> dict:
     """`migrate plan`: load the inputs, merge them into facts, decide."""
     inventory = load_inventory(inventory_path) if inventory_path else None
     profile = load_profile(profile_path) if profile_path else None
-    facts = build_facts(inventory, profile, flags or {}, profile_path=profile_path or "profile",
-                        inventory_path=inventory_path or "inventory")
+    facts = build_facts(
+        inventory,
+        profile,
+        flags or {},
+        profile_path=profile_path or "profile",
+        inventory_path=inventory_path or "inventory",
+    )
     return decide(facts)

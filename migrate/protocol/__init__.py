@@ -3,9 +3,32 @@
 ``client`` owns HTTP (httpx), clocks and faults; ``ollama`` (NDJSON) and ``openai`` (SSE) adapters
 only encode requests and decode lines, and their pure ``decode_lines`` work on recorded payloads.
 """
-from .client import (Backend, HttpResult, Timeouts, error_from_body, fetch, fetch_async,
-                     normalise_root, send, send_async, send_raw_async)
+
+from .client import (
+    Backend,
+    HttpResult,
+    Timeouts,
+    error_from_body,
+    fetch,
+    fetch_async,
+    normalise_root,
+    send,
+    send_async,
+    send_raw_async,
+)
 from .embeddings import Embeddings, embed_async
 
-__all__ = ["Backend", "HttpResult", "Timeouts", "error_from_body", "fetch", "fetch_async",
-           "normalise_root", "send", "send_async", "send_raw_async", "Embeddings", "embed_async"]
+__all__ = [
+    "Backend",
+    "HttpResult",
+    "Timeouts",
+    "error_from_body",
+    "fetch",
+    "fetch_async",
+    "normalise_root",
+    "send",
+    "send_async",
+    "send_raw_async",
+    "Embeddings",
+    "embed_async",
+]

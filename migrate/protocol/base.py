@@ -1,4 +1,5 @@
 """What both wire adapters share: filling an ``Exchange`` from decoded events, and its clocks."""
+
 from __future__ import annotations
 
 import json
@@ -43,13 +44,11 @@ def error_from_body(status: int, text: str) -> ErrorInfo:
         elif data.get("object") == "error" or "message" in data:
             message = data.get("message")
             raw_type = data.get("type")
-        elif "detail" in data:      # FastAPI-style validation errors
+        elif "detail" in data:  # FastAPI-style validation errors
             message = json.dumps(data["detail"])[:300]
     if message is None:
         message = " ".join(text.split())[:300] or f"HTTP {status}"
-    return ErrorInfo(type=status_error_type(status), message=str(message), status=status,
-                     raw_type=raw_type)
-
+    return ErrorInfo(type=status_error_type(status), message=str(message), status=status, raw_type=raw_type)
 
 
 class BaseDecoder:
@@ -57,13 +56,13 @@ class BaseDecoder:
 
     def __init__(self, exchange: Exchange, on_delta=None):
         self.ex = exchange
-        self.listener = on_delta     # called with each Delta as it arrives (relays, progress)
+        self.listener = on_delta  # called with each Delta as it arrives (relays, progress)
         self._content: list[str] = []
         self._reasoning: list[str] = []
         # index -> [id, name, [argument fragments or a whole object]]
         self._calls: dict[int, list] = {}
         self._finished = False
-        self.terminated = False      # the wire format's own end marker was seen
+        self.terminated = False  # the wire format's own end marker was seen
 
     # -- events -----------------------------------------------------------------------------
     def on_delta(self, delta: Delta) -> None:
@@ -79,14 +78,12 @@ class BaseDecoder:
             self._reasoning.append(delta.reasoning)
         if delta.is_token and t.first_token is None:
             t.first_token = delta.t
-        if (delta.content or delta.tool_name is not None or delta.arguments_fragment) \
-                and t.first_content is None:
+        if (delta.content or delta.tool_name is not None or delta.arguments_fragment) and t.first_content is None:
             t.first_content = delta.t
         if delta.finish_reason is not None:
             ex.finish_reason_raw = delta.finish_reason
 
-    def add_tool_fragment(self, index: Optional[int], call_id: Optional[str], name: Optional[str],
-                          arguments) -> int:
+    def add_tool_fragment(self, index: Optional[int], call_id: Optional[str], name: Optional[str], arguments) -> int:
         """Merge a tool-call delta by index: id/name arrive first, argument fragments after."""
         if index is None:
             # No index on the wire: a new id (or the first call) opens a call, otherwise append.
@@ -98,7 +95,7 @@ class BaseDecoder:
         if call_id:
             slot[0] = call_id
         if name and not slot[1]:
-            slot[1] = name          # names arrive whole; some servers repeat them in later deltas
+            slot[1] = name  # names arrive whole; some servers repeat them in later deltas
         if arguments is not None and arguments != "":
             slot[2].append(arguments)
         return index
@@ -119,9 +116,9 @@ class BaseDecoder:
         for index in sorted(self._calls):
             call_id, name, parts = self._calls[index]
             if len(parts) == 1 and not isinstance(parts[0], str):
-                arguments = parts[0]                     # a whole object (Ollama native)
+                arguments = parts[0]  # a whole object (Ollama native)
             elif all(isinstance(p, str) for p in parts):
-                arguments = "".join(parts)               # fragments of a JSON string
+                arguments = "".join(parts)  # fragments of a JSON string
             else:
                 arguments = parts[-1]
             calls.append(ToolCall.from_wire(name or "", arguments, id=call_id, index=index))
@@ -152,10 +149,12 @@ class BaseDecoder:
         self.ex.finish_reason = "error"
 
 
-def decode_recorded(decoder_cls, protocol: str, lines, request=None, *, stream: bool = True,
-                    status: int = 200) -> Exchange:
+def decode_recorded(
+    decoder_cls, protocol: str, lines, request=None, *, stream: bool = True, status: int = 200
+) -> Exchange:
     """Decode recorded body lines without a network; line i is stamped at time i."""
     from ..exchange import ChatRequest
+
     ex = Exchange(request=request or ChatRequest(model=""), protocol=protocol, status=status)
     decoder = decoder_cls(ex)
     lines = list(lines)

@@ -4,6 +4,7 @@ Adapters (``ollama``, ``openai``) only encode requests and decode lines; this mo
 connection, the clocks and the mapping of every transport fault onto ``ErrorInfo``. Nothing here
 raises for a fault the user can cause: the result carries the error instead.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,31 +17,39 @@ from typing import Any, Callable, Optional
 import httpx
 
 from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Transcript
-from .base import error_from_body
 from . import ollama as ollama_adapter
 from . import openai as openai_adapter
+from .base import error_from_body
 
 ADAPTERS = {"ollama": ollama_adapter, "openai": openai_adapter}
 
 # Response headers worth keeping in transcripts; everything else (cookies, auth echoes) is dropped.
-_KEPT_HEADERS = ("content-type", "server", "x-request-id", "request-id", "x-litellm-model-name",
-                 "transfer-encoding", "content-length", "date")
+_KEPT_HEADERS = (
+    "content-type",
+    "server",
+    "x-request-id",
+    "request-id",
+    "x-litellm-model-name",
+    "transfer-encoding",
+    "content-length",
+    "date",
+)
 
 
 @dataclass
 class Timeouts:
-    connect: float = 5.0      # TCP connect
-    read: float = 60.0        # waiting for the response headers (prefill of a long prompt counts here)
-    stall: float = 30.0       # longest silence allowed once the body has started
-    total: float = 300.0      # whole exchange
+    connect: float = 5.0  # TCP connect
+    read: float = 60.0  # waiting for the response headers (prefill of a long prompt counts here)
+    stall: float = 30.0  # longest silence allowed once the body has started
+    total: float = 300.0  # whole exchange
 
 
 @dataclass
 class Backend:
-    url: str                              # server root; a trailing /v1 is stripped for OpenAI backends
-    protocol: str = "openai"              # "ollama" | "openai"
-    kind: Optional[str] = None            # engine kind from the shared vocabulary (vllm, llamacpp, ...)
-    api_key_env: Optional[str] = None     # name of the env var holding the key; the key never leaves memory
+    url: str  # server root; a trailing /v1 is stripped for OpenAI backends
+    protocol: str = "openai"  # "ollama" | "openai"
+    kind: Optional[str] = None  # engine kind from the shared vocabulary (vllm, llamacpp, ...)
+    api_key_env: Optional[str] = None  # name of the env var holding the key; the key never leaves memory
     timeouts: Timeouts = field(default_factory=Timeouts)
 
     def __post_init__(self) -> None:
@@ -92,12 +101,12 @@ def _fault(exc: BaseException, started_body: bool) -> ErrorInfo:
     if isinstance(exc, httpx.ConnectError):
         return ErrorInfo("connection_refused", f"cannot connect: {exc}".strip())
     if isinstance(exc, httpx.ReadTimeout):
-        return ErrorInfo("stall" if started_body else "read_timeout",
-                         "no bytes within the stall timeout" if started_body
-                         else "no response within the read timeout")
+        return ErrorInfo(
+            "stall" if started_body else "read_timeout",
+            "no bytes within the stall timeout" if started_body else "no response within the read timeout",
+        )
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return ErrorInfo("stream_cut" if started_body else "transport",
-                         f"connection closed: {exc}".strip())
+        return ErrorInfo("stream_cut" if started_body else "transport", f"connection closed: {exc}".strip())
     return ErrorInfo("transport", f"{type(exc).__name__}: {exc}".strip())
 
 
@@ -118,20 +127,21 @@ async def _lines(response: httpx.Response, stall: float):
         yield line
 
 
-async def _run(backend: Backend, ex: Exchange, decoder, path: str, content: bytes, stream: bool,
-               client: httpx.AsyncClient) -> None:
+async def _run(
+    backend: Backend, ex: Exchange, decoder, path: str, content: bytes, stream: bool, client: httpx.AsyncClient
+) -> None:
     t = ex.timings
     started_body = False
     headers = {"Content-Type": "application/json", **backend.headers()}
     try:
         t.sent = time.perf_counter()
-        async with client.stream("POST", backend.url + path, content=content, headers=headers,
-                                 timeout=_httpx_timeout(backend.timeouts)) as response:
+        async with client.stream(
+            "POST", backend.url + path, content=content, headers=headers, timeout=_httpx_timeout(backend.timeouts)
+        ) as response:
             t.first_byte = time.perf_counter()
             ex.status = response.status_code
             ex.transcript.status = response.status_code
-            ex.transcript.headers = {k: v for k, v in response.headers.items()
-                                     if k.lower() in _KEPT_HEADERS}
+            ex.transcript.headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
             if response.status_code >= 400:
                 body = (await response.aread()).decode("utf-8", "replace")
                 ex.transcript.lines = body.splitlines() or [body]
@@ -161,18 +171,25 @@ async def _run(backend: Backend, ex: Exchange, decoder, path: str, content: byte
         decoder.abort()
 
 
-async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, stream: bool,
-                    client: Optional[httpx.AsyncClient], transport, on_delta=None) -> Exchange:
+async def _exchange(
+    backend: Backend,
+    ex: Exchange,
+    path: str,
+    content: bytes,
+    stream: bool,
+    client: Optional[httpx.AsyncClient],
+    transport,
+    on_delta=None,
+) -> Exchange:
     own = client is None
     http = client if client is not None else httpx.AsyncClient(transport=transport, follow_redirects=False)
     decoder = ADAPTERS[backend.protocol].Decoder(ex, on_delta)
     try:
-        await asyncio.wait_for(_run(backend, ex, decoder, path, content, stream, http),
-                               timeout=backend.timeouts.total)
+        await asyncio.wait_for(_run(backend, ex, decoder, path, content, stream, http), timeout=backend.timeouts.total)
     except asyncio.TimeoutError:
         ex.timings.end = time.perf_counter()
         ex.error = ErrorInfo("timeout", f"exchange exceeded {backend.timeouts.total:g} s", ex.status)
-        decoder.abort()     # keep what arrived before the deadline
+        decoder.abort()  # keep what arrived before the deadline
     finally:
         if own:
             await http.aclose()
@@ -181,10 +198,15 @@ async def _exchange(backend: Backend, ex: Exchange, path: str, content: bytes, s
     return ex
 
 
-async def send_async(backend: Backend, request: ChatRequest, *,
-                     client: Optional[httpx.AsyncClient] = None,
-                     scheduled: Optional[float] = None, transport=None,
-                     on_delta: Optional[Callable[[Delta], None]] = None) -> Exchange:
+async def send_async(
+    backend: Backend,
+    request: ChatRequest,
+    *,
+    client: Optional[httpx.AsyncClient] = None,
+    scheduled: Optional[float] = None,
+    transport=None,
+    on_delta: Optional[Callable[[Delta], None]] = None,
+) -> Exchange:
     """Send one canonical request and return everything observed. Never raises on faults.
 
     ``on_delta`` is called synchronously with each stream event as it arrives (for relays such as
@@ -199,16 +221,22 @@ async def send_async(backend: Backend, request: ChatRequest, *,
     return await _exchange(backend, ex, path, content, request.stream, client, transport, on_delta)
 
 
-async def send_raw_async(backend: Backend, path: str, body: bytes | str, *, stream: bool = False,
-                         model: str = "", client: Optional[httpx.AsyncClient] = None,
-                         scheduled: Optional[float] = None, transport=None) -> Exchange:
+async def send_raw_async(
+    backend: Backend,
+    path: str,
+    body: bytes | str,
+    *,
+    stream: bool = False,
+    model: str = "",
+    client: Optional[httpx.AsyncClient] = None,
+    scheduled: Optional[float] = None,
+    transport=None,
+) -> Exchange:
     """Send a body as given (e.g. malformed JSON) and decode the answer like any other."""
     content = body.encode() if isinstance(body, str) else body
-    ex = Exchange(request=ChatRequest(model=model, stream=stream), protocol=backend.protocol,
-                  url=backend.url)
+    ex = Exchange(request=ChatRequest(model=model, stream=stream), protocol=backend.protocol, url=backend.url)
     ex.timings.scheduled = scheduled
-    ex.transcript = Transcript(method="POST", url=backend.url + path,
-                               request_body=content.decode("utf-8", "replace"))
+    ex.transcript = Transcript(method="POST", url=backend.url + path, request_body=content.decode("utf-8", "replace"))
     return await _exchange(backend, ex, path, content, stream, client, transport)
 
 
@@ -216,9 +244,17 @@ def send(backend: Backend, request: ChatRequest, **kw) -> Exchange:
     return asyncio.run(send_async(backend, request, **kw))
 
 
-async def fetch_async(url_root: str, path: str, *, method: str = "GET", json: Any = None,
-                      timeouts: Optional[Timeouts] = None, client: Optional[httpx.AsyncClient] = None,
-                      headers: Optional[dict] = None, transport=None) -> HttpResult:
+async def fetch_async(
+    url_root: str,
+    path: str,
+    *,
+    method: str = "GET",
+    json: Any = None,
+    timeouts: Optional[Timeouts] = None,
+    client: Optional[httpx.AsyncClient] = None,
+    headers: Optional[dict] = None,
+    transport=None,
+) -> HttpResult:
     """One small request (probes, /api/show, /metrics). Faults become ``HttpResult.error``."""
     timeouts = timeouts or Timeouts(read=10.0, total=20.0)
     try:
@@ -230,20 +266,27 @@ async def fetch_async(url_root: str, path: str, *, method: str = "GET", json: An
     started = time.perf_counter()
     try:
         response = await asyncio.wait_for(
-            http.request(method, url, json=json, headers=headers,
-                           timeout=_httpx_timeout(timeouts)),
-            timeout=timeouts.total)
+            http.request(method, url, json=json, headers=headers, timeout=_httpx_timeout(timeouts)),
+            timeout=timeouts.total,
+        )
         text = response.text
         try:
             parsed = response.json() if text.strip() else None
         except ValueError:
             parsed = None
         error = error_from_body(response.status_code, text) if response.status_code >= 400 else None
-        return HttpResult(response.status_code, dict(response.headers), text, parsed, error,
-                          time.perf_counter() - started)
+        return HttpResult(
+            response.status_code, dict(response.headers), text, parsed, error, time.perf_counter() - started
+        )
     except asyncio.TimeoutError:
-        return HttpResult(None, {}, "", None, ErrorInfo("timeout", f"no answer in {timeouts.total:g} s"),
-                          time.perf_counter() - started)
+        return HttpResult(
+            None,
+            {},
+            "",
+            None,
+            ErrorInfo("timeout", f"no answer in {timeouts.total:g} s"),
+            time.perf_counter() - started,
+        )
     except httpx.HTTPError as exc:
         return HttpResult(None, {}, "", None, _fault(exc, False), time.perf_counter() - started)
     finally:

@@ -9,6 +9,7 @@ OpenAI answers ``{"data": [{"index", "embedding"}], "usage": {"prompt_tokens"}}`
 ``embedding`` is a float list, or base64 of little-endian float32 when ``encoding_format`` is
 ``base64``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -57,7 +58,7 @@ def encode(protocol: str, model: str, inputs: list[str], *, legacy: bool = False
 
 
 def _vector(value: Any) -> Optional[Vector]:
-    if isinstance(value, str):              # OpenAI encoding_format=base64: little-endian float32
+    if isinstance(value, str):  # OpenAI encoding_format=base64: little-endian float32
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
@@ -65,8 +66,7 @@ def _vector(value: Any) -> Optional[Vector]:
         if len(raw) % 4:
             return None
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                       for x in value):
+    if isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
         return [float(x) for x in value]
     return None
 
@@ -90,7 +90,7 @@ def decode(protocol: str, body: Any, *, legacy: bool = False) -> Optional[list[V
     if not isinstance(raw, list):
         return None
     vectors = [_vector(v) for v in raw]
-    return None if any(v is None for v in vectors) else vectors   # type: ignore[return-value]
+    return None if any(v is None for v in vectors) else vectors  # type: ignore[return-value]
 
 
 def prompt_tokens(protocol: str, body: Any) -> Optional[int]:
@@ -101,21 +101,34 @@ def prompt_tokens(protocol: str, body: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def embed_async(backend: Backend, model: str, inputs: list[str], *, legacy: bool = False,
-                      timeouts: Optional[Timeouts] = None, transport=None) -> Embeddings:
+async def embed_async(
+    backend: Backend,
+    model: str,
+    inputs: list[str],
+    *,
+    legacy: bool = False,
+    timeouts: Optional[Timeouts] = None,
+    transport=None,
+) -> Embeddings:
     """Embed ``inputs`` on ``backend``. Never raises on faults: the result carries the error."""
     out = Embeddings(protocol=backend.protocol, vectors=[])
     tokens: list[Optional[int]] = []
     for route, body in encode(backend.protocol, model, inputs, legacy=legacy):
-        res = await fetch_async(backend.url, route, method="POST", json=body,
-                                headers=backend.headers() or None, timeouts=timeouts,
-                                transport=transport)
+        res = await fetch_async(
+            backend.url,
+            route,
+            method="POST",
+            json=body,
+            headers=backend.headers() or None,
+            timeouts=timeouts,
+            transport=transport,
+        )
         out.status, out.error = res.status, res.error
         vectors = decode(backend.protocol, res.json, legacy=legacy) if res.ok else None
         if vectors is None:
             out.vectors = None
             return out
-        out.vectors.extend(vectors)         # type: ignore[union-attr]
+        out.vectors.extend(vectors)  # type: ignore[union-attr]
         tokens.append(prompt_tokens(backend.protocol, res.json))
     out.prompt_tokens = None if None in tokens else sum(t for t in tokens if t is not None)
     return out

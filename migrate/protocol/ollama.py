@@ -5,6 +5,7 @@ Facts encoded here (see shared/reference/ollama.md §1): one JSON object per lin
 arrive whole; an error after HTTP 200 is a final ``{"error": "..."}`` line; the native API reports
 ``done_reason: "stop"`` after a tool call (only the OpenAI layer rewrites it to ``tool_calls``).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,10 @@ def _message(m: Message) -> dict:
     if m.images:
         out["images"] = [_strip_data_uri(i) for i in m.images]
     if m.tool_calls:
-        out["tool_calls"] = [{"function": {"name": tc.name, "arguments": tc.arguments
-                                           if tc.arguments is not None else {}}}
-                             for tc in m.tool_calls]
+        out["tool_calls"] = [
+            {"function": {"name": tc.name, "arguments": tc.arguments if tc.arguments is not None else {}}}
+            for tc in m.tool_calls
+        ]
     if m.role == "tool" and m.name:
         out["tool_name"] = m.name
     if m.reasoning:
@@ -38,10 +40,20 @@ def _message(m: Message) -> dict:
 
 def _options(request: ChatRequest) -> dict:
     s = request.sampling
-    options = {k: v for k, v in {
-        "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "seed": s.seed,
-        "num_predict": s.max_tokens, "stop": s.stop, "presence_penalty": s.presence_penalty,
-        "frequency_penalty": s.frequency_penalty}.items() if v is not None}
+    options = {
+        k: v
+        for k, v in {
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "top_k": s.top_k,
+            "seed": s.seed,
+            "num_predict": s.max_tokens,
+            "stop": s.stop,
+            "presence_penalty": s.presence_penalty,
+            "frequency_penalty": s.frequency_penalty,
+        }.items()
+        if v is not None
+    }
     options.update(request.extras.get("ollama", {}).get("options", {}))
     return options
 
@@ -56,8 +68,7 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
             users = [m.content or "" for m in request.messages if m.role == "user"]
             prompt = users[-1] if users else ""
         body["prompt"] = prompt
-        system = request.system or next((m.content for m in request.messages
-                                         if m.role == "system"), None)
+        system = request.system or next((m.content for m in request.messages if m.role == "system"), None)
         if system:
             body["system"] = system
         path = "/api/generate"
@@ -74,8 +85,8 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
     options = _options(request)
     if options:
         body["options"] = options
-    body["stream"] = request.stream       # Ollama streams by default: always say which
-    body.update(extras)                   # keep_alive, think, raw, context, ...
+    body["stream"] = request.stream  # Ollama streams by default: always say which
+    body.update(extras)  # keep_alive, think, raw, context, ...
     return path, body
 
 
@@ -100,15 +111,20 @@ class Decoder(BaseDecoder):
         first_call = None
         for i, tc in enumerate(calls):
             fn = tc.get("function") or {}
-            index = self.add_tool_fragment(fn.get("index", len(self._calls)), tc.get("id"),
-                                           fn.get("name"), fn.get("arguments", {}))
+            index = self.add_tool_fragment(
+                fn.get("index", len(self._calls)), tc.get("id"), fn.get("name"), fn.get("arguments", {})
+            )
             if first_call is None:
                 first_call = (index, tc.get("id"), fn.get("name"))
-        delta = Delta(t=t, role=msg.get("role"), content=content or None,
-                      reasoning=reasoning or None,
-                      tool_call_index=first_call[0] if first_call else None,
-                      tool_call_id=first_call[1] if first_call else None,
-                      tool_name=first_call[2] if first_call else None)
+        delta = Delta(
+            t=t,
+            role=msg.get("role"),
+            content=content or None,
+            reasoning=reasoning or None,
+            tool_call_index=first_call[0] if first_call else None,
+            tool_call_id=first_call[1] if first_call else None,
+            tool_name=first_call[2] if first_call else None,
+        )
         if obj.get("done"):
             self.terminated = True
             delta.finish_reason = obj.get("done_reason") or "stop"
@@ -156,7 +172,7 @@ class Decoder(BaseDecoder):
             self._object(obj, t)
             if not self.terminated and self.ex.error is None:
                 self.fail("invalid_payload", "response has no done:true")
-        self.ex.deltas.clear()            # non-stream: no stream events to check
+        self.ex.deltas.clear()  # non-stream: no stream events to check
         self._finalise(t)
 
     def _finalise(self, t: float) -> None:
@@ -167,7 +183,8 @@ class Decoder(BaseDecoder):
             ex.finish_reason = "tool_calls"
 
 
-def decode_lines(lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True,
-                 status: int = 200) -> Exchange:
+def decode_lines(
+    lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True, status: int = 200
+) -> Exchange:
     """Decode recorded NDJSON lines (or one non-stream body) without a network."""
     return decode_recorded(Decoder, "ollama", lines, request, stream=stream, status=status)

@@ -5,6 +5,7 @@ role (``content`` null or ""); tool-call deltas are merged by ``index`` (id and 
 fragments after); with ``stream_options.include_usage`` a last chunk has empty ``choices`` and
 ``usage``; reasoning arrives as ``reasoning`` (Ollama /v1, newer vLLM) or ``reasoning_content``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,19 +20,27 @@ def encode_message(m: Message) -> dict:
     out: dict = {"role": m.role}
     if m.images:
         parts: list[dict] = [{"type": "text", "text": m.content or ""}] if m.content else []
-        parts += [{"type": "image_url", "image_url": {"url": i if i.startswith("data:")
-                                                      else f"data:image/png;base64,{i}"}}
-                  for i in m.images]
+        parts += [
+            {"type": "image_url", "image_url": {"url": i if i.startswith("data:") else f"data:image/png;base64,{i}"}}
+            for i in m.images
+        ]
         out["content"] = parts
     else:
         out["content"] = m.content if m.content is not None else ("" if not m.tool_calls else None)
     if m.tool_calls:
-        out["tool_calls"] = [{
-            "id": tc.id or f"call_{i}", "type": "function",
-            "function": {"name": tc.name,
-                         "arguments": tc.arguments_raw if tc.arguments_encoding == "string"
-                         and tc.arguments_raw is not None else json.dumps(tc.arguments or {})}}
-            for i, tc in enumerate(m.tool_calls)]
+        out["tool_calls"] = [
+            {
+                "id": tc.id or f"call_{i}",
+                "type": "function",
+                "function": {
+                    "name": tc.name,
+                    "arguments": tc.arguments_raw
+                    if tc.arguments_encoding == "string" and tc.arguments_raw is not None
+                    else json.dumps(tc.arguments or {}),
+                },
+            }
+            for i, tc in enumerate(m.tool_calls)
+        ]
     if m.role == "tool":
         if m.tool_call_id:
             out["tool_call_id"] = m.tool_call_id
@@ -65,14 +74,19 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
         if rf.strict is not None:
             spec["strict"] = rf.strict
         body["response_format"] = {"type": "json_schema", "json_schema": spec}
-    for key, value in (("temperature", s.temperature), ("top_p", s.top_p), ("seed", s.seed),
-                       ("max_tokens", s.max_tokens), ("stop", s.stop),
-                       ("presence_penalty", s.presence_penalty),
-                       ("frequency_penalty", s.frequency_penalty)):
+    for key, value in (
+        ("temperature", s.temperature),
+        ("top_p", s.top_p),
+        ("seed", s.seed),
+        ("max_tokens", s.max_tokens),
+        ("stop", s.stop),
+        ("presence_penalty", s.presence_penalty),
+        ("frequency_penalty", s.frequency_penalty),
+    ):
         if value is not None:
             body[key] = value
     if s.top_k is not None:
-        body["top_k"] = s.top_k          # vLLM/SGLang/llama.cpp extension; others ignore it
+        body["top_k"] = s.top_k  # vLLM/SGLang/llama.cpp extension; others ignore it
     body["stream"] = request.stream
     if request.stream and request.include_usage:
         body["stream_options"] = {"include_usage": True}
@@ -135,14 +149,18 @@ class Decoder(BaseDecoder):
             return
         choice = choices[0]
         d = choice.get("delta") or {}
-        text = choice.get("text")                      # /v1/completions streams
-        delta = Delta(t=t, role=d.get("role"), content=d.get("content") or text or None,
-                      reasoning=_reasoning(d) or None, finish_reason=choice.get("finish_reason"),
-                      usage=has_usage)
+        text = choice.get("text")  # /v1/completions streams
+        delta = Delta(
+            t=t,
+            role=d.get("role"),
+            content=d.get("content") or text or None,
+            reasoning=_reasoning(d) or None,
+            finish_reason=choice.get("finish_reason"),
+            usage=has_usage,
+        )
         for tc in d.get("tool_calls") or []:
             fn = tc.get("function") or {}
-            index = self.add_tool_fragment(tc.get("index"), tc.get("id"), fn.get("name"),
-                                           fn.get("arguments"))
+            index = self.add_tool_fragment(tc.get("index"), tc.get("id"), fn.get("name"), fn.get("arguments"))
             if delta.tool_call_index is None:
                 delta.tool_call_index = tc.get("index", index)
                 delta.tool_call_id = tc.get("id")
@@ -151,7 +169,7 @@ class Decoder(BaseDecoder):
         self.on_delta(delta)
 
     def finish(self, t: float) -> None:
-        if self._data:                 # last event without its blank line
+        if self._data:  # last event without its blank line
             self._dispatch(t)
         if not self.terminated and self.ex.error is None and self.ex.finish_reason_raw is None:
             self.fail("stream_cut", "stream ended before a finish_reason or [DONE]")
@@ -195,8 +213,7 @@ class Decoder(BaseDecoder):
             self._reasoning.append(_reasoning(msg))
         for i, tc in enumerate(msg.get("tool_calls") or []):
             fn = tc.get("function") or {}
-            self.add_tool_fragment(tc.get("index", i), tc.get("id"), fn.get("name"),
-                                   fn.get("arguments"))
+            self.add_tool_fragment(tc.get("index", i), tc.get("id"), fn.get("name"), fn.get("arguments"))
         ex.finish_reason_raw = choice.get("finish_reason")
         ex.timings.chunks.append(t)
         if content or msg.get("tool_calls"):
@@ -206,7 +223,8 @@ class Decoder(BaseDecoder):
         self.complete(t)
 
 
-def decode_lines(lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True,
-                 status: int = 200) -> Exchange:
+def decode_lines(
+    lines: Iterable[str], request: ChatRequest | None = None, *, stream: bool = True, status: int = 200
+) -> Exchange:
     """Decode recorded SSE lines (or one non-stream body) without a network."""
     return decode_recorded(Decoder, "openai", lines, request, stream=stream, status=status)

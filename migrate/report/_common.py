@@ -3,6 +3,7 @@
 Every writer runs the report through :func:`prepare` first, so no output format can leak a secret
 even if a caller hands over a transcript that still carries an ``Authorization`` header.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,7 @@ REDACTED = "***"
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
 _SECRET_WORDS = ("api-key", "api_key", "apikey", "token", "secret", "password")
 # Key names inside request bodies and observations whose values are credentials.
-_SECRET_KEYS = {"api_key", "apikey", "api-key", "authorization", "password", "secret",
-                "access_token", "client_secret"}
+_SECRET_KEYS = {"api_key", "apikey", "api-key", "authorization", "password", "secret", "access_token", "client_secret"}
 
 # A credential is long and has a digit: "Bearer sk-1a2b..." is masked, "a basic understanding" is not.
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
@@ -37,7 +37,7 @@ def is_secret_header(name: str) -> bool:
 def scrub_text(text: str) -> str:
     """Mask credentials that may hide inside free text (URLs, raw header dumps, error messages)."""
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    text = _USERINFO.sub(lambda m: m.group(1), text)      # drop user:password@ entirely
+    text = _USERINFO.sub(lambda m: m.group(1), text)  # drop user:password@ entirely
     text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return _OPENAI_KEY.sub(REDACTED, text)
 
@@ -59,7 +59,7 @@ def scrub(value: Any, *, _key: str | None = None) -> Any:
         out = {}
         for k, v in value.items():
             if _key == "headers" and is_secret_header(k):
-                continue                      # dropped, not masked: its presence is not evidence
+                continue  # dropped, not masked: its presence is not evidence
             if str(k).lower() in _SECRET_KEYS and v is not None:
                 out[k] = REDACTED
                 continue

@@ -6,6 +6,7 @@ this module is its Python face: verdict names and their severity, categories and
 critical, the summary rule with its exit codes, and the schema version.
 ``tests/test_report_contract.py`` fails when the two disagree.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,18 +21,29 @@ SCHEMA_NAME = "compat-report.schema.json"
 SCHEMA_VERSION = 1
 
 # Every verdict a check can have, in the order counts are shown.
-VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new",
-            "inconclusive", "error")
+VERDICTS = ("pass", "regression", "improvement", "unsupported_old", "unsupported_new", "inconclusive", "error")
 # Rank of each verdict, most actionable first: the order non-pass checks are listed in.
-SEVERITY = {verdict: rank for rank, verdict in enumerate(
-    ("regression", "error", "inconclusive", "unsupported_new", "unsupported_old", "improvement",
-     "pass"))}
+SEVERITY = {
+    verdict: rank
+    for rank, verdict in enumerate(
+        ("regression", "error", "inconclusive", "unsupported_new", "unsupported_old", "improvement", "pass")
+    )
+}
 # The verdict of a whole run (its summary).
 SUMMARY_VERDICTS = ("pass", "regression", "inconclusive", "error")
 EXIT_CODES = (EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCONCLUSIVE)
 
-CATEGORIES = ("chat", "tools", "streaming", "structured", "long_context", "errors", "defaults",
-              "embeddings", "observability")
+CATEGORIES = (
+    "chat",
+    "tools",
+    "streaming",
+    "structured",
+    "long_context",
+    "errors",
+    "defaults",
+    "embeddings",
+    "observability",
+)
 # A regression in one of these is a rollback trigger for `migrate canary`: tool-call structure,
 # JSON-schema validity, long-context behaviour (silent truncation, a new 400), the error contract.
 CRITICAL_CATEGORIES = ("tools", "structured", "long_context", "errors")

@@ -4,6 +4,7 @@
 writes atomically. ``load_report`` is the reading side for user-supplied files: any problem is one
 line and exit code 2.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,14 @@ def report_errors(report: Any) -> list[str]:
     validator = jsonschema.Draft202012Validator(load_schema())
     # Conditional rules (if/then/else) last: a wrong verdict explains itself better than the
     # "transcripts required" that follows from it.
-    errors = sorted(validator.iter_errors(report),
-                    key=lambda e: (any(k in ("then", "else") for k in e.absolute_schema_path),
-                                   list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator.iter_errors(report),
+        key=lambda e: (
+            any(k in ("then", "else") for k in e.absolute_schema_path),
+            list(map(str, e.absolute_path)),
+            e.message,
+        ),
+    )
     out = [f"{_path(e)}: {_one_line(e.message)}" for e in errors]
     if out:
         return out
@@ -50,8 +56,10 @@ def report_errors(report: Any) -> list[str]:
     counts = report["summary"]["counts"]
     for verdict in VERDICTS:
         if counts[verdict] != tally.get(verdict, 0):
-            out.append(f"$.summary.counts.{verdict}: says {counts[verdict]} but "
-                       f"{tally.get(verdict, 0)} check(s) have that verdict")
+            out.append(
+                f"$.summary.counts.{verdict}: says {counts[verdict]} but "
+                f"{tally.get(verdict, 0)} check(s) have that verdict"
+            )
     return out
 
 

@@ -7,6 +7,7 @@ One ``<testcase>`` per case x check, grouped in one ``<testsuite>`` per category
   pass, improvement                   -> passed (improvement noted in <system-out>)
 ``classname`` is ``compat.<category>.<case>`` and ``name`` the check, so CI UIs group by case.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,17 @@ def xml_text(value: Any) -> str:
 
 
 def _evidence(check: dict) -> str:
-    body = json.dumps({"old": check.get("old"), "new": check.get("new"),
-                       "samples": check.get("samples"), "needed_samples": check.get("needed_samples")},
-                      indent=2, ensure_ascii=False, default=str)
+    body = json.dumps(
+        {
+            "old": check.get("old"),
+            "new": check.get("new"),
+            "samples": check.get("samples"),
+            "needed_samples": check.get("needed_samples"),
+        },
+        indent=2,
+        ensure_ascii=False,
+        default=str,
+    )
     if len(body) > _BODY_LIMIT:
         body = body[:_BODY_LIMIT] + "\n... (truncated; see the JSON report)"
     return xml_text(body)
@@ -48,18 +57,25 @@ def build_junit(report: Any) -> ET.Element:
     for category in sorted(by_category):
         suite = ET.SubElement(root, "testsuite", name=xml_text(f"compat.{category}"))
         props = ET.SubElement(suite, "properties")
-        for key, value in (("old", data.get("old", {}).get("url", "")),
-                           ("new", data.get("new", {}).get("url", "")),
-                           ("comparison", title), ("started_at", data.get("started_at", ""))):
+        for key, value in (
+            ("old", data.get("old", {}).get("url", "")),
+            ("new", data.get("new", {}).get("url", "")),
+            ("comparison", title),
+            ("started_at", data.get("started_at", "")),
+        ):
             ET.SubElement(props, "property", name=key, value=xml_text(value))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for c in by_category[category]:
             counts["tests"] += 1
             verdict = str(c.get("verdict"))
             detail = xml_text(c.get("detail", ""))
-            case = ET.SubElement(suite, "testcase", name=xml_text(c.get("check", "?")),
-                                 classname=xml_text(f"compat.{category}.{c.get('case', '?')}"),
-                                 time="0")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=xml_text(c.get("check", "?")),
+                classname=xml_text(f"compat.{category}.{c.get('case', '?')}"),
+                time="0",
+            )
             if verdict == "regression":
                 counts["failures"] += 1
                 critical = "critical " if c.get("critical") else ""

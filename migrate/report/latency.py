@@ -16,6 +16,7 @@ With one value every percentile is that value. Missing values (None, NaN) are sk
 a metric with no values is None, never 0. ``n`` is the number of samples given for that side,
 so a side where half the requests failed before a first token still shows its real sample count.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,8 +81,7 @@ def compare(old_samples: Iterable[Any], new_samples: Iterable[Any]) -> dict:
     """One latency entry of the report: ``{"old": stats, "new": stats, "ratio": {...}}``."""
     old = summarise(old_samples)
     new = summarise(new_samples)
-    return {"old": old, "new": new,
-            "ratio": {key: ratio(new[key], old[key]) for key in RATIO_KEYS}}
+    return {"old": old, "new": new, "ratio": {key: ratio(new[key], old[key]) for key in RATIO_KEYS}}
 
 
 def latency_table(groups: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict:

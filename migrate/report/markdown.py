@@ -6,6 +6,7 @@ observations and transcripts. The document stays under ``max_chars`` (a GitHub c
 characters): transcripts are trimmed first, then whole blocks are replaced by a pointer to the JSON.
 Secrets are scrubbed before anything is rendered.
 """
+
 from __future__ import annotations
 
 import html
@@ -77,16 +78,21 @@ def _banner(report: dict) -> list[str]:
         f"{report.get('started_at', '?')}, migrate {report.get('tool_version', '?')}",
     ]
     if critical:
-        lines += ["", f"**{len(critical)} critical regression(s)** (rollback triggers in canary): "
-                  + ", ".join(f"`{cell(check_label(c))}`" for c in critical)]
+        lines += [
+            "",
+            f"**{len(critical)} critical regression(s)** (rollback triggers in canary): "
+            + ", ".join(f"`{cell(check_label(c))}`" for c in critical),
+        ]
     return lines
 
 
 def _counts(report: dict) -> list[str]:
     counts = report.get("summary", {}).get("counts", {})
-    return ["| " + " | ".join(VERDICTS) + " |",
-            "|" + "---:|" * len(VERDICTS),
-            "| " + " | ".join(str(counts.get(k, 0)) for k in VERDICTS) + " |"]
+    return [
+        "| " + " | ".join(VERDICTS) + " |",
+        "|" + "---:|" * len(VERDICTS),
+        "| " + " | ".join(str(counts.get(k, 0)) for k in VERDICTS) + " |",
+    ]
 
 
 def _detail(check: dict) -> str:
@@ -99,14 +105,18 @@ def _detail(check: dict) -> str:
 def _non_pass_table(rows: list[dict], budget: int) -> list[str]:
     if not rows:
         return ["All checks passed."]
-    out = ["| Verdict | Case | Check | Category | Critical | Samples old/new | Detail |",
-           "|---|---|---|---|:-:|:-:|---|"]
+    out = [
+        "| Verdict | Case | Check | Category | Critical | Samples old/new | Detail |",
+        "|---|---|---|---|:-:|:-:|---|",
+    ]
     used = 0
     for i, c in enumerate(rows):
         samples = c.get("samples") or {}
-        line = (f"| **{cell(c.get('verdict'))}** | `{cell(c.get('case'))}` | {cell(c.get('check'))} "
-                f"| {cell(c.get('category'))} | {'yes' if c.get('critical') else ''} "
-                f"| {samples.get('old', '?')}/{samples.get('new', '?')} | {cell(_detail(c))} |")
+        line = (
+            f"| **{cell(c.get('verdict'))}** | `{cell(c.get('case'))}` | {cell(c.get('check'))} "
+            f"| {cell(c.get('category'))} | {'yes' if c.get('critical') else ''} "
+            f"| {samples.get('old', '?')}/{samples.get('new', '?')} | {cell(_detail(c))} |"
+        )
         if used + len(line) > budget:
             out.append(f"| … | {len(rows) - i} more non-pass checks in the JSON report | | | | | |")
             break
@@ -119,20 +129,26 @@ def _latency(report: dict) -> list[str]:
     table = report.get("latency") or {}
     if not table:
         return []
-    out = ["### Latency", "",
-           "Milliseconds from the scheduled send time; percentiles by linear interpolation (type 7); ratio = new/old p95 "
-           "(above 1 means slower).", "",
-           "| Class | Metric | n old/new | Old p50 | Old p95 | New p50 | New p95 | New/old p95 |",
-           "|---|---|:-:|---:|---:|---:|---:|---:|"]
+    out = [
+        "### Latency",
+        "",
+        "Milliseconds from the scheduled send time; percentiles by linear interpolation (type 7); ratio = new/old p95 "
+        "(above 1 means slower).",
+        "",
+        "| Class | Metric | n old/new | Old p50 | Old p95 | New p50 | New p95 | New/old p95 |",
+        "|---|---|:-:|---:|---:|---:|---:|---:|",
+    ]
     names = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
     for case_class in sorted(table):
         entry = table[case_class]
         old, new, ratio = entry.get("old", {}), entry.get("new", {}), entry.get("ratio", {})
         for metric in METRICS:
-            out.append(f"| {cell(case_class)} | {names[metric]} | {old.get('n', 0)}/{new.get('n', 0)} "
-                       f"| {_ms(old.get(metric + '_p50'))} | {_ms(old.get(metric + '_p95'))} "
-                       f"| {_ms(new.get(metric + '_p50'))} | {_ms(new.get(metric + '_p95'))} "
-                       f"| {_ratio(ratio.get(metric + '_p95'))} |")
+            out.append(
+                f"| {cell(case_class)} | {names[metric]} | {old.get('n', 0)}/{new.get('n', 0)} "
+                f"| {_ms(old.get(metric + '_p50'))} | {_ms(old.get(metric + '_p95'))} "
+                f"| {_ms(new.get(metric + '_p50'))} | {_ms(new.get(metric + '_p95'))} "
+                f"| {_ratio(ratio.get(metric + '_p95'))} |"
+            )
     return out
 
 
@@ -143,9 +159,14 @@ def _metrics(report: dict) -> list[str]:
     required = metrics.get("required", [])
     found = metrics.get("found", {})
     missing = metrics.get("missing", [])
-    out = ["### Required metrics", "",
-           f"`{metrics.get('url', '?')}`: {len(found)}/{len(required)} found", "",
-           "| Metric | Exposed as |", "|---|---|"]
+    out = [
+        "### Required metrics",
+        "",
+        f"`{metrics.get('url', '?')}`: {len(found)}/{len(required)} found",
+        "",
+        "| Metric | Exposed as |",
+        "|---|---|",
+    ]
     for name in required:
         out.append(f"| {cell(name)} | {('`' + cell(found[name]) + '`') if name in found else '**missing**'} |")
     for name in missing:
@@ -156,7 +177,9 @@ def _metrics(report: dict) -> list[str]:
 
 def _transcript(side: str, t: dict) -> list[str]:
     status = t.get("status")
-    head = f"**{side}** `{t.get('method', 'POST')} {t.get('url', '')}` → {status if status is not None else 'no response'}"
+    head = (
+        f"**{side}** `{t.get('method', 'POST')} {t.get('url', '')}` → {status if status is not None else 'no response'}"
+    )
     out = [head, ""]
     if t.get("request_body") is not None:
         body = t["request_body"]
@@ -173,8 +196,16 @@ def _transcript(side: str, t: dict) -> list[str]:
 def _details_block(check: dict, *, with_transcripts: bool) -> str:
     summary = html.escape(f"{check.get('verdict')}: {check_label(check)} — {check.get('detail', '')}")
     parts = [f"<details><summary>{' '.join(summary.split())}</summary>", ""]
-    parts += ["Observed on **old**:", "", fence(_json(check.get("old")), "json"), "",
-              "Observed on **new**:", "", fence(_json(check.get("new")), "json"), ""]
+    parts += [
+        "Observed on **old**:",
+        "",
+        fence(_json(check.get("old")), "json"),
+        "",
+        "Observed on **new**:",
+        "",
+        fence(_json(check.get("new")), "json"),
+        "",
+    ]
     transcripts = check.get("transcripts") or {}
     if with_transcripts:
         for side in ("old", "new"):
@@ -202,7 +233,7 @@ def render_markdown(report: Any, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
         block = _details_block(check, with_transcripts=True)
         if len(text) + len(block) > max_chars:
             block = _details_block(check, with_transcripts=False)
-        if len(text) + len(block) > max_chars - 200:   # keep room for the closing note
+        if len(text) + len(block) > max_chars - 200:  # keep room for the closing note
             omitted = len(rows) - i
             break
         text += block + "\n\n"

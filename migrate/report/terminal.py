@@ -3,6 +3,7 @@
 Model output and server messages are passed as ``Text`` objects, never as markup, so a stray
 ``[bold]`` in a reply cannot restyle (or break) the table.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -15,8 +16,15 @@ from ._common import backend_label, non_pass, prepare
 from .contract import SEVERITY, VERDICTS
 from .latency import METRICS
 
-STYLES = {"pass": "green", "improvement": "green", "regression": "bold red", "error": "bold red",
-          "inconclusive": "yellow", "unsupported_old": "cyan", "unsupported_new": "magenta"}
+STYLES = {
+    "pass": "green",
+    "improvement": "green",
+    "regression": "bold red",
+    "error": "bold red",
+    "inconclusive": "yellow",
+    "unsupported_old": "cyan",
+    "unsupported_new": "magenta",
+}
 
 
 def _ms(seconds: Optional[float]) -> str:
@@ -33,13 +41,14 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
     line = Text()
     line.append(f" {verdict.upper()} ", style=f"reverse {STYLES.get(verdict, 'bold')}")
     line.append(f"  exit code {summary.get('exit_code')}  ")
-    line.append(f"{backend_label(data.get('old'))} ({data.get('old', {}).get('url', '?')}) -> "
-                f"{backend_label(data.get('new'))} ({data.get('new', {}).get('url', '?')})")
+    line.append(
+        f"{backend_label(data.get('old'))} ({data.get('old', {}).get('url', '?')}) -> "
+        f"{backend_label(data.get('new'))} ({data.get('new', {}).get('url', '?')})"
+    )
     console.print(line)
 
     counts = summary.get("counts", {})
-    table = Table(title=f"{len(checks)} checks in {float(data.get('duration_s') or 0):.1f} s",
-                  title_justify="left")
+    table = Table(title=f"{len(checks)} checks in {float(data.get('duration_s') or 0):.1f} s", title_justify="left")
     for key in VERDICTS:
         table.add_column(key, justify="right", style=STYLES.get(key))
     table.add_row(*(str(counts.get(k, 0)) for k in VERDICTS))
@@ -55,10 +64,14 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
             note = str(c.get("detail", ""))
             if c.get("verdict") == "inconclusive" and c.get("needed_samples"):
                 note += f" (needs {c['needed_samples']} samples per side)"
-            detail.add_row(Text(str(c.get("verdict")), style=STYLES.get(str(c.get("verdict")), "")),
-                           Text(str(c.get("case"))), Text(str(c.get("check"))),
-                           "yes" if c.get("critical") else "",
-                           f"{samples.get('old', '?')}/{samples.get('new', '?')}", Text(note))
+            detail.add_row(
+                Text(str(c.get("verdict")), style=STYLES.get(str(c.get("verdict")), "")),
+                Text(str(c.get("case"))),
+                Text(str(c.get("check"))),
+                "yes" if c.get("critical") else "",
+                f"{samples.get('old', '?')}/{samples.get('new', '?')}",
+                Text(note),
+            )
         console.print(detail)
 
     latency = data.get("latency") or {}
@@ -71,16 +84,26 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
             old, new, ratio = entry.get("old", {}), entry.get("new", {}), entry.get("ratio", {})
             for metric in METRICS:
                 r = ratio.get(f"{metric}_p95")
-                lat.add_row(Text(case_class), metric, f"{old.get('n', 0)}/{new.get('n', 0)}",
-                            _ms(old.get(f"{metric}_p50")), _ms(old.get(f"{metric}_p95")),
-                            _ms(new.get(f"{metric}_p50")), _ms(new.get(f"{metric}_p95")),
-                            "-" if r is None else f"{r:.2f}x")
+                lat.add_row(
+                    Text(case_class),
+                    metric,
+                    f"{old.get('n', 0)}/{new.get('n', 0)}",
+                    _ms(old.get(f"{metric}_p50")),
+                    _ms(old.get(f"{metric}_p95")),
+                    _ms(new.get(f"{metric}_p50")),
+                    _ms(new.get(f"{metric}_p95")),
+                    "-" if r is None else f"{r:.2f}x",
+                )
         console.print(lat)
 
     metrics = data.get("metrics")
     if metrics:
         missing = metrics.get("missing") or []
-        console.print(Text(f"metrics at {metrics.get('url', '?')}: "
-                           f"{len(metrics.get('found') or {})}/{len(metrics.get('required') or [])} found"
-                           + (f"; missing: {', '.join(missing)}" if missing else ""),
-                           style="red" if missing else "green"))
+        console.print(
+            Text(
+                f"metrics at {metrics.get('url', '?')}: "
+                f"{len(metrics.get('found') or {})}/{len(metrics.get('required') or [])} found"
+                + (f"; missing: {', '.join(missing)}" if missing else ""),
+                style="red" if missing else "green",
+            )
+        )

@@ -7,13 +7,19 @@
 
 ``python -m migrate.testbed`` starts both and prints their URLs as one JSON line.
 """
+
 from __future__ import annotations
 
 import importlib
 
 # Lazy: importing the package must not import xllamacpp/starlette (they are an optional extra).
-_EXPORTS = {"LlamaCppServer": "llamacpp", "EngineStartError": "llamacpp",
-            "OllamaTestServer": "ollama_server", "MODEL_NAME": "model", "model_path": "model"}
+_EXPORTS = {
+    "LlamaCppServer": "llamacpp",
+    "EngineStartError": "llamacpp",
+    "OllamaTestServer": "ollama_server",
+    "MODEL_NAME": "model",
+    "model_path": "model",
+}
 
 
 def __getattr__(name):

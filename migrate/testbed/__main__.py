@@ -1,5 +1,6 @@
 """``python -m migrate.testbed``: start the llama.cpp engine and the Ollama-API test server,
 print their URLs as ONE JSON line on stdout, run until SIGTERM/SIGINT, then stop both."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,14 +33,30 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     try:
-        ollama = OllamaTestServer(engine.url, num_ctx=args.num_ctx, num_parallel=args.num_parallel,
-                                  max_queue=args.max_queue, engine_ctx_per_slot=engine.n_ctx_per_slot,
-                                  gguf_path=engine.model_path, log_path=args.log).start()
+        ollama = OllamaTestServer(
+            engine.url,
+            num_ctx=args.num_ctx,
+            num_parallel=args.num_parallel,
+            max_queue=args.max_queue,
+            engine_ctx_per_slot=engine.n_ctx_per_slot,
+            gguf_path=engine.model_path,
+            log_path=args.log,
+        ).start()
         try:
-            print(json.dumps({"llamacpp": engine.url, "ollama": ollama.url, "model": ollama.model,
-                              "engine_model": engine.model_alias, "ollama_log": str(ollama.log_path),
-                              "engine_log": str(engine.log_path),
-                              "engine_start_s": round(engine.start_seconds or 0, 3)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "llamacpp": engine.url,
+                        "ollama": ollama.url,
+                        "model": ollama.model,
+                        "engine_model": engine.model_alias,
+                        "ollama_log": str(ollama.log_path),
+                        "engine_log": str(engine.log_path),
+                        "engine_start_s": round(engine.start_seconds or 0, 3),
+                    }
+                ),
+                flush=True,
+            )
             stop.wait()
         finally:
             ollama.stop()

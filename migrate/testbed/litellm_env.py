@@ -7,6 +7,7 @@ and pip backtracks through hundreds of MB first (testbed.md). The console script
 (its shebang would name the temp build dir); start the proxy with ``python -m litellm.proxy.proxy_cli``.
 ``python -m migrate.testbed.litellm_env`` builds (or reuses) and prints the interpreter path.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,11 +43,19 @@ def _build(tmp: Path, log_path: Path, progress: Progress) -> dict:
     started = time.monotonic()
     py = tmp / "bin" / "python"
     _run([sys.executable, "-m", "venv", tmp], log_path, "create venv", progress)
-    _run([py, "-m", "pip", "--disable-pip-version-check", "install", LITELLM_SPEC], log_path,
-         f"pip install {LITELLM_SPEC}", progress)
+    _run(
+        [py, "-m", "pip", "--disable-pip-version-check", "install", LITELLM_SPEC],
+        log_path,
+        f"pip install {LITELLM_SPEC}",
+        progress,
+    )
     _run([py, "-c", f"import {PROXY_MODULE}"], log_path, "check proxy import", progress)
-    version = _run([py, "-c", "import importlib.metadata as m; print(m.version('litellm'))"], log_path,
-                   "read version", lambda _m: None).strip()
+    version = _run(
+        [py, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        log_path,
+        "read version",
+        lambda _m: None,
+    ).strip()
     return {"version": version, "install_seconds": round(time.monotonic() - started, 1), "bytes": _dir_bytes(tmp)}
 
 

@@ -5,6 +5,7 @@ stopped cleanly from Python, so it lives in a child process started in its own s
 group): stopping kills the group, which also reaps anything the engine spawned. The child also
 exits when its stdin closes, so a crashed parent never leaves an orphan engine holding a port.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,22 @@ class LlamaCppServer(ManagedServer):
     engine_name = "llama.cpp"
     process_label = "engine process"
     start_attempts = 3
-    health_interval = 0.2          # llama.cpp answers 503 while loading; it loads in seconds
+    health_interval = 0.2  # llama.cpp answers 503 while loading; it loads in seconds
     stop_timeout = 10.0
 
-    def __init__(self, *, n_ctx: int = 8192, n_parallel: int = 2, chat_template: Optional[str] = None,
-                 model_alias: str = MODEL_NAME, start_timeout: float = 120.0,
-                 log_path: Optional[Path] = None):
-        super().__init__(start_timeout=start_timeout, log_path=log_path,
-                         log_prefix="migrate-llamacpp-", log_name="llamacpp.log")
+    def __init__(
+        self,
+        *,
+        n_ctx: int = 8192,
+        n_parallel: int = 2,
+        chat_template: Optional[str] = None,
+        model_alias: str = MODEL_NAME,
+        start_timeout: float = 120.0,
+        log_path: Optional[Path] = None,
+    ):
+        super().__init__(
+            start_timeout=start_timeout, log_path=log_path, log_prefix="migrate-llamacpp-", log_name="llamacpp.log"
+        )
         self.n_ctx = n_ctx
         self.n_parallel = n_parallel
         self.chat_template = chat_template if chat_template is not None else default_chat_template()
@@ -62,12 +71,18 @@ class LlamaCppServer(ManagedServer):
         return self
 
     def _launch(self, port: int) -> subprocess.Popen:
-        config = {"model": str(self.model_path), "port": port, "n_ctx": self.n_ctx,
-                  "n_parallel": self.n_parallel, "chat_template": self.chat_template,
-                  "alias": self.model_alias}
+        config = {
+            "model": str(self.model_path),
+            "port": port,
+            "n_ctx": self.n_ctx,
+            "n_parallel": self.n_parallel,
+            "chat_template": self.chat_template,
+            "alias": self.model_alias,
+        }
         # stdin is a pipe the child watches: it exits when we close it or die.
-        return spawn_group([sys.executable, "-m", "migrate.testbed.llamacpp", json.dumps(config)],
-                           self.log_path, stdin=subprocess.PIPE)
+        return spawn_group(
+            [sys.executable, "-m", "migrate.testbed.llamacpp", json.dumps(config)], self.log_path, stdin=subprocess.PIPE
+        )
 
 
 def _child(config: dict) -> None:
@@ -87,11 +102,11 @@ def _child(config: dict) -> None:
     params.model_alias = [config["alias"]]
     if config.get("chat_template"):
         params.chat_template = config["chat_template"]
-    server = xlc.Server(params)   # listening when this returns; keep the reference alive
+    server = xlc.Server(params)  # listening when this returns; keep the reference alive
     print(f"xllamacpp listening on 127.0.0.1:{config['port']}", flush=True)
 
     def watch_parent() -> None:
-        sys.stdin.buffer.read()    # EOF when the parent closes the pipe or dies
+        sys.stdin.buffer.read()  # EOF when the parent closes the pipe or dies
         os._exit(0)
 
     threading.Thread(target=watch_parent, daemon=True).start()

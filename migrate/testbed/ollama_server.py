@@ -20,6 +20,7 @@ delta is written as the engine produces it (``send_async(on_delta=...)``), so th
 the engine's, not its end-to-end time. Tool calls are written whole once the engine has finished
 them, as Ollama does.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,15 +50,17 @@ from .model import MODEL_NAME
 
 OLLAMA_VERSION = "0.11.6"
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
-CLIENT_CLOSED = 499     # what Ollama's access log shows for a request the client abandoned
+CLIENT_CLOSED = 499  # what Ollama's access log shows for a request the client abandoned
 REGISTRY = "registry.ollama.ai/library/"
 
 # "Modelfile" parameters of the served model (what the real gemma3 library models ship).
 MODEL_PARAMETERS: "OrderedDict[str, Any]" = OrderedDict(
-    [("stop", ["<end_of_turn>"]), ("temperature", 1), ("top_k", 64), ("top_p", 0.95)])
+    [("stop", ["<end_of_turn>"]), ("temperature", 1), ("top_k", 64), ("top_p", 0.95)]
+)
 
 
 # --- Go-compatible formatting ------------------------------------------------------------------
+
 
 def _local_offset(ts: float) -> str:
     off = datetime.fromtimestamp(ts).astimezone().utcoffset() or timedelta(0)
@@ -109,16 +112,17 @@ def _trim(num: str) -> str:
     return num.rstrip("0").rstrip(".") if "." in num else num
 
 
-def gin_line(status: int, latency_ns: int, client_ip: str, method: str, path: str,
-             when: Optional[float] = None) -> str:
+def gin_line(status: int, latency_ns: int, client_ip: str, method: str, path: str, when: Optional[float] = None) -> str:
     """gin's defaultLogFormatter without colours (stdout is not a TTY)."""
     when = time.time() if when is None else when
     if latency_ns > 60_000_000_000:
         # gin truncates latencies above a minute to whole seconds ("5m1s", "30m0s").
         latency_ns -= latency_ns % 1_000_000_000
     stamp = datetime.fromtimestamp(when).strftime("%Y/%m/%d - %H:%M:%S")
-    return (f"[GIN] {stamp} | {status:3d} | {go_duration(latency_ns):>13} | {client_ip:>15} |"
-            f" {method:<7}  {json.dumps(path)}")
+    return (
+        f"[GIN] {stamp} | {status:3d} | {go_duration(latency_ns):>13} | {client_ip:>15} |"
+        f" {method:<7}  {json.dumps(path)}"
+    )
 
 
 def _go_param(value: Any) -> str:
@@ -130,6 +134,7 @@ def _go_param(value: Any) -> str:
 
 
 # --- model catalogue -----------------------------------------------------------------------------
+
 
 @dataclass
 class ServedModel:
@@ -148,16 +153,21 @@ def _catalogue(model: str, engine_meta: dict, gguf: dict, gguf_path: Optional[Pa
     size = gguf_path.stat().st_size if gguf_path else int(engine_meta.get("size") or 0)
     mtime = gguf_path.stat().st_mtime_ns if gguf_path else time.time_ns()
     n_params = engine_meta.get("n_params") or 0
-    details = {"parent_model": "", "format": "gguf", "family": gguf.get("general.architecture", ""),
-               "families": [gguf.get("general.architecture", "")],
-               "parameter_size": _param_size(n_params), "quantization_level": "Q4_K_M"}
+    details = {
+        "parent_model": "",
+        "format": "gguf",
+        "family": gguf.get("general.architecture", ""),
+        "families": [gguf.get("general.architecture", "")],
+        "parameter_size": _param_size(n_params),
+        "quantization_level": "Q4_K_M",
+    }
     info = {}
     for key in sorted(gguf):
         if key in ("general.name", "tokenizer.chat_template") or key.startswith("general.tags"):
-            continue   # Ollama strips these before answering /api/show
+            continue  # Ollama strips these before answering /api/show
         value = gguf[key]
         if isinstance(value, float):
-            value = float(f"{value:.7g}")   # GGUF stores float32; print what Go would
+            value = float(f"{value:.7g}")  # GGUF stores float32; print what Go would
         info[key] = value
     if n_params:
         info["general.parameter_count"] = n_params
@@ -178,6 +188,7 @@ def _param_size(n: int) -> str:
 
 
 # --- admission (OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE) -------------------------------------------
+
 
 class Busy(Exception):
     pass
@@ -220,6 +231,7 @@ class Admission:
 
 # --- the server ------------------------------------------------------------------------------------
 
+
 class BadRequest(Exception):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
@@ -242,12 +254,23 @@ class OllamaTestServer:
     Runs uvicorn in a thread of this process on a socket bound to port 0 (no port race).
     """
 
-    def __init__(self, engine_url: str, *, model: str = "gemma3:270m", num_ctx: int = 2048,
-                 num_parallel: int = 1, max_queue: int = 512, engine_ctx_per_slot: Optional[int] = None,
-                 engine_model: str = MODEL_NAME, gguf_path: Optional[Path] = None,
-                 log_path: Optional[Path] = None, version: str = OLLAMA_VERSION,
-                 keep_alive_s: int = 300, engine_timeouts: Optional[Timeouts] = None,
-                 cache_prompt: bool = False):
+    def __init__(
+        self,
+        engine_url: str,
+        *,
+        model: str = "gemma3:270m",
+        num_ctx: int = 2048,
+        num_parallel: int = 1,
+        max_queue: int = 512,
+        engine_ctx_per_slot: Optional[int] = None,
+        engine_model: str = MODEL_NAME,
+        gguf_path: Optional[Path] = None,
+        log_path: Optional[Path] = None,
+        version: str = OLLAMA_VERSION,
+        keep_alive_s: int = 300,
+        engine_timeouts: Optional[Timeouts] = None,
+        cache_prompt: bool = False,
+    ):
         self.engine_url = engine_url.rstrip("/")
         self.model = model
         self.num_ctx = num_ctx
@@ -258,13 +281,15 @@ class OllamaTestServer:
         self.gguf_path = Path(gguf_path) if gguf_path else None
         self.version = version
         self.keep_alive_s = keep_alive_s
-        self.log_path = Path(log_path) if log_path else Path(
-            tempfile.mkdtemp(prefix="migrate-ollama-")) / "server.log"
-        self.backend = Backend(url=self.engine_url, protocol="openai", kind="llamacpp",
-                               # A long prefill streams nothing for a while (more on a loaded
-                               # machine); Ollama itself has no such limit, so be patient.
-                               timeouts=engine_timeouts or Timeouts(read=120.0, stall=120.0,
-                                                                    total=600.0))
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="migrate-ollama-")) / "server.log"
+        self.backend = Backend(
+            url=self.engine_url,
+            protocol="openai",
+            kind="llamacpp",
+            # A long prefill streams nothing for a while (more on a loaded
+            # machine); Ollama itself has no such limit, so be patient.
+            timeouts=engine_timeouts or Timeouts(read=120.0, stall=120.0, total=600.0),
+        )
         # Template/tokenize calls made while preparing a request: as patient as the chat call
         # itself, since on a loaded machine they queue behind the engine's decoding threads.
         t = self.backend.timeouts
@@ -296,18 +321,20 @@ class OllamaTestServer:
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._startup_log()
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None   # the owner of the process handles signals
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="ollama-test-server", daemon=True)
+        self._server.install_signal_handlers = lambda: None  # the owner of the process handles signals
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="ollama-test-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the Ollama test server did not start")
-            time.sleep(0.02)   # polling a flag with a deadline
+            time.sleep(0.02)  # polling a flag with a deadline
         return self
 
     def stop(self) -> None:
@@ -357,22 +384,40 @@ class OllamaTestServer:
 
     def _startup_log(self) -> None:
         env = {
-            "CUDA_VISIBLE_DEVICES": "", "GPU_DEVICE_ORDINAL": "", "HIP_VISIBLE_DEVICES": "",
-            "HSA_OVERRIDE_GFX_VERSION": "", "HTTPS_PROXY": "", "HTTP_PROXY": "", "NO_PROXY": "",
-            "OLLAMA_CONTEXT_LENGTH": str(self.num_ctx), "OLLAMA_DEBUG": "INFO",
-            "OLLAMA_FLASH_ATTENTION": "false", "OLLAMA_GPU_OVERHEAD": "0",
-            "OLLAMA_HOST": f"http://127.0.0.1:{self.port}", "OLLAMA_INTEL_GPU": "false",
-            "OLLAMA_KEEP_ALIVE": go_duration(self.keep_alive_s * 1_000_000_000), "OLLAMA_KV_CACHE_TYPE": "",
-            "OLLAMA_LLM_LIBRARY": "", "OLLAMA_LOAD_TIMEOUT": "5m0s", "OLLAMA_MAX_LOADED_MODELS": "0",
-            "OLLAMA_MAX_QUEUE": str(self.max_queue), "OLLAMA_MODELS": "/usr/share/ollama/.ollama/models",
-            "OLLAMA_MULTIUSER_CACHE": "false", "OLLAMA_NEW_ENGINE": "false", "OLLAMA_NOHISTORY": "false",
-            "OLLAMA_NOPRUNE": "false", "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
+            "CUDA_VISIBLE_DEVICES": "",
+            "GPU_DEVICE_ORDINAL": "",
+            "HIP_VISIBLE_DEVICES": "",
+            "HSA_OVERRIDE_GFX_VERSION": "",
+            "HTTPS_PROXY": "",
+            "HTTP_PROXY": "",
+            "NO_PROXY": "",
+            "OLLAMA_CONTEXT_LENGTH": str(self.num_ctx),
+            "OLLAMA_DEBUG": "INFO",
+            "OLLAMA_FLASH_ATTENTION": "false",
+            "OLLAMA_GPU_OVERHEAD": "0",
+            "OLLAMA_HOST": f"http://127.0.0.1:{self.port}",
+            "OLLAMA_INTEL_GPU": "false",
+            "OLLAMA_KEEP_ALIVE": go_duration(self.keep_alive_s * 1_000_000_000),
+            "OLLAMA_KV_CACHE_TYPE": "",
+            "OLLAMA_LLM_LIBRARY": "",
+            "OLLAMA_LOAD_TIMEOUT": "5m0s",
+            "OLLAMA_MAX_LOADED_MODELS": "0",
+            "OLLAMA_MAX_QUEUE": str(self.max_queue),
+            "OLLAMA_MODELS": "/usr/share/ollama/.ollama/models",
+            "OLLAMA_MULTIUSER_CACHE": "false",
+            "OLLAMA_NEW_ENGINE": "false",
+            "OLLAMA_NOHISTORY": "false",
+            "OLLAMA_NOPRUNE": "false",
+            "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
             "OLLAMA_ORIGINS": "[http://localhost https://localhost http://localhost:* https://localhost:* "
-                              "http://127.0.0.1 https://127.0.0.1 http://127.0.0.1:* https://127.0.0.1:* "
-                              "http://0.0.0.0 https://0.0.0.0 http://0.0.0.0:* https://0.0.0.0:* app://* "
-                              "file://* tauri://* vscode-webview://* vscode-file://*]",
-            "OLLAMA_SCHED_SPREAD": "false", "ROCR_VISIBLE_DEVICES": "", "http_proxy": "",
-            "https_proxy": "", "no_proxy": "",
+            "http://127.0.0.1 https://127.0.0.1 http://127.0.0.1:* https://127.0.0.1:* "
+            "http://0.0.0.0 https://0.0.0.0 http://0.0.0.0:* https://0.0.0.0:* app://* "
+            "file://* tauri://* vscode-webview://* vscode-file://*]",
+            "OLLAMA_SCHED_SPREAD": "false",
+            "ROCR_VISIBLE_DEVICES": "",
+            "http_proxy": "",
+            "https_proxy": "",
+            "no_proxy": "",
         }
         rendered = " ".join(f"{k}:{v}" for k, v in sorted(env.items()))
         self.slog("INFO", "routes.go:1331", "server config", env=f"map[{rendered}]")
@@ -381,8 +426,19 @@ class OllamaTestServer:
         self.slog("INFO", "routes.go:1384", f"Listening on 127.0.0.1:{self.port} (version {self.version})")
         self.slog("INFO", "gpu.go:217", "looking for compatible GPUs")
         self.slog("INFO", "gpu.go:377", "no compatible GPUs were discovered")
-        self.slog("INFO", "types.go:130", "inference compute", id="0", library="cpu", variant="",
-                  compute="", driver="0.0", name="", total="0 B", available="0 B")
+        self.slog(
+            "INFO",
+            "types.go:130",
+            "inference compute",
+            id="0",
+            library="cpu",
+            variant="",
+            compute="",
+            driver="0.0",
+            name="",
+            total="0 B",
+            available="0 B",
+        )
 
     # -- app --
     def _build_app(self) -> Starlette:
@@ -407,8 +463,14 @@ class OllamaTestServer:
         return _json({"version": self.version})
 
     def _tag_entry(self, m: ServedModel) -> dict:
-        return {"name": m.name, "model": m.name, "modified_at": go_time(m.modified_ns), "size": m.size,
-                "digest": m.digest, "details": m.details}
+        return {
+            "name": m.name,
+            "model": m.name,
+            "modified_at": go_time(m.modified_ns),
+            "size": m.size,
+            "digest": m.digest,
+            "details": m.details,
+        }
 
     async def api_tags(self, request: Request) -> Response:
         return _json({"models": [self._tag_entry(m) for m in self.models.values()]})
@@ -418,9 +480,22 @@ class OllamaTestServer:
         # follows Ollama's keep_alive from the last use.
         m = self.models[self.model]
         expires = int((self.last_used + self.keep_alive_s) * 1e9)
-        return _json({"models": [{"name": m.name, "model": m.name, "size": m.size, "digest": m.digest,
-                                  "details": m.details, "expires_at": go_time(expires), "size_vram": 0,
-                                  "context_length": self.num_ctx}]})
+        return _json(
+            {
+                "models": [
+                    {
+                        "name": m.name,
+                        "model": m.name,
+                        "size": m.size,
+                        "digest": m.digest,
+                        "details": m.details,
+                        "expires_at": go_time(expires),
+                        "size_vram": 0,
+                        "context_length": self.num_ctx,
+                    }
+                ]
+            }
+        )
 
     async def api_show(self, request: Request) -> Response:
         try:
@@ -431,29 +506,54 @@ class OllamaTestServer:
             m = self._model(name)
         except BadRequest as exc:
             return _error(exc.status, str(exc))
-        params = "\n".join(f"{k:<30} {_go_param(v)}" for k, values in MODEL_PARAMETERS.items()
-                           for v in (values if isinstance(values, list) else [values]))
-        template = ("{{- range $i, $_ := .Messages }}\n{{- $last := eq (len (slice $.Messages $i)) 1 }}\n"
-                    "{{- if or (eq .Role \"user\") (eq .Role \"system\") }}<start_of_turn>user\n"
-                    "{{ .Content }}<end_of_turn>\n{{ if $last }}<start_of_turn>model\n{{ end }}\n"
-                    "{{- else if eq .Role \"assistant\" }}<start_of_turn>model\n"
-                    "{{ .Content }}{{ if not $last }}<end_of_turn>\n{{ end }}\n{{- end }}\n{{- end }}")
-        modelfile = (f"# Modelfile generated by \"ollama show\"\n# To build a new Modelfile based on this, "
-                     f"replace FROM with:\n# FROM {m.name}\n\n"
-                     f"FROM /usr/share/ollama/.ollama/models/blobs/sha256-{m.digest}\n"
-                     f"TEMPLATE \"\"\"{template}\"\"\"\n"
-                     + "".join(f"PARAMETER {k} {_go_param(v)}\n" for k, values in MODEL_PARAMETERS.items()
-                               for v in (values if isinstance(values, list) else [values]))
-                     + "LICENSE \"\"\"Gemma Terms of Use\"\"\"\n")
-        return _json({"license": "Gemma Terms of Use", "modelfile": modelfile, "parameters": params,
-                      "template": template, "details": m.details, "model_info": m.model_info,
-                      "tensors": [], "capabilities": m.capabilities,
-                      "modified_at": go_time(m.modified_ns)})
+        params = "\n".join(
+            f"{k:<30} {_go_param(v)}"
+            for k, values in MODEL_PARAMETERS.items()
+            for v in (values if isinstance(values, list) else [values])
+        )
+        template = (
+            "{{- range $i, $_ := .Messages }}\n{{- $last := eq (len (slice $.Messages $i)) 1 }}\n"
+            '{{- if or (eq .Role "user") (eq .Role "system") }}<start_of_turn>user\n'
+            "{{ .Content }}<end_of_turn>\n{{ if $last }}<start_of_turn>model\n{{ end }}\n"
+            '{{- else if eq .Role "assistant" }}<start_of_turn>model\n'
+            "{{ .Content }}{{ if not $last }}<end_of_turn>\n{{ end }}\n{{- end }}\n{{- end }}"
+        )
+        modelfile = (
+            f'# Modelfile generated by "ollama show"\n# To build a new Modelfile based on this, '
+            f"replace FROM with:\n# FROM {m.name}\n\n"
+            f"FROM /usr/share/ollama/.ollama/models/blobs/sha256-{m.digest}\n"
+            f'TEMPLATE """{template}"""\n'
+            + "".join(
+                f"PARAMETER {k} {_go_param(v)}\n"
+                for k, values in MODEL_PARAMETERS.items()
+                for v in (values if isinstance(values, list) else [values])
+            )
+            + 'LICENSE """Gemma Terms of Use"""\n'
+        )
+        return _json(
+            {
+                "license": "Gemma Terms of Use",
+                "modelfile": modelfile,
+                "parameters": params,
+                "template": template,
+                "details": m.details,
+                "model_info": m.model_info,
+                "tensors": [],
+                "capabilities": m.capabilities,
+                "modified_at": go_time(m.modified_ns),
+            }
+        )
 
     async def v1_models(self, request: Request) -> Response:
-        return _json({"object": "list", "data": [
-            {"id": m.name, "object": "model", "created": m.modified_ns // 1_000_000_000,
-             "owned_by": "library"} for m in self.models.values()]})
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m.name, "object": "model", "created": m.modified_ns // 1_000_000_000, "owned_by": "library"}
+                    for m in self.models.values()
+                ],
+            }
+        )
 
     def _model(self, name: str) -> ServedModel:
         m = self.models.get(name) or self.models.get(name.removesuffix(":latest"))
@@ -471,8 +571,9 @@ class OllamaTestServer:
         else:
             raw = body.get("messages") or []
             if not isinstance(raw, list):
-                raise BadRequest("json: cannot unmarshal object into Go struct field "
-                                 "ChatRequest.messages of type []api.Message")
+                raise BadRequest(
+                    "json: cannot unmarshal object into Go struct field ChatRequest.messages of type []api.Message"
+                )
             for m in raw:
                 if not isinstance(m, dict):
                     raise BadRequest("json: cannot unmarshal into Go struct field ChatRequest.messages")
@@ -480,14 +581,29 @@ class OllamaTestServer:
                 for i, tc in enumerate(m.get("tool_calls") or []):
                     fn = tc.get("function") or {}
                     if isinstance(fn.get("arguments"), str):
-                        raise BadRequest("json: cannot unmarshal string into Go struct field "
-                                         "ChatRequest.messages.tool_calls.function.arguments of type "
-                                         "api.ToolCallFunctionArguments")
-                    calls.append(ToolCall(name=fn.get("name", ""), arguments=fn.get("arguments") or {},
-                                          id=tc.get("id") or f"call_{i}", index=i))
-                messages.append(Message(role=str(m.get("role", "")).lower(), content=m.get("content") or "",
-                                        images=list(m.get("images") or []), tool_calls=calls,
-                                        name=m.get("tool_name"), tool_call_id=m.get("tool_call_id")))
+                        raise BadRequest(
+                            "json: cannot unmarshal string into Go struct field "
+                            "ChatRequest.messages.tool_calls.function.arguments of type "
+                            "api.ToolCallFunctionArguments"
+                        )
+                    calls.append(
+                        ToolCall(
+                            name=fn.get("name", ""),
+                            arguments=fn.get("arguments") or {},
+                            id=tc.get("id") or f"call_{i}",
+                            index=i,
+                        )
+                    )
+                messages.append(
+                    Message(
+                        role=str(m.get("role", "")).lower(),
+                        content=m.get("content") or "",
+                        images=list(m.get("images") or []),
+                        tool_calls=calls,
+                        name=m.get("tool_name"),
+                        tool_call_id=m.get("tool_call_id"),
+                    )
+                )
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise BadRequest("json: cannot unmarshal into Go struct field ChatRequest.options")
@@ -495,13 +611,16 @@ class OllamaTestServer:
         merged.update(options)
         stop = merged.get("stop")
         num_predict = merged.get("num_predict")
-        sampling = Sampling(temperature=merged.get("temperature"), top_p=merged.get("top_p"),
-                            top_k=merged.get("top_k"),
-                            seed=merged.get("seed") if merged.get("seed", -1) not in (-1, None) else None,
-                            max_tokens=num_predict if isinstance(num_predict, int) and num_predict >= 0 else None,
-                            stop=[stop] if isinstance(stop, str) else stop,
-                            presence_penalty=merged.get("presence_penalty"),
-                            frequency_penalty=merged.get("frequency_penalty"))
+        sampling = Sampling(
+            temperature=merged.get("temperature"),
+            top_p=merged.get("top_p"),
+            top_k=merged.get("top_k"),
+            seed=merged.get("seed") if merged.get("seed", -1) not in (-1, None) else None,
+            max_tokens=num_predict if isinstance(num_predict, int) and num_predict >= 0 else None,
+            stop=[stop] if isinstance(stop, str) else stop,
+            presence_penalty=merged.get("presence_penalty"),
+            frequency_penalty=merged.get("frequency_penalty"),
+        )
         fmt = body.get("format")
         response_format = None
         if fmt == "json":
@@ -510,16 +629,22 @@ class OllamaTestServer:
             response_format = ResponseFormat(type="json_schema", schema=fmt, name="schema")
         elif fmt not in (None, ""):
             raise BadRequest(f"invalid format: {json.dumps(fmt)}")
-        return ChatRequest(model=self.engine_model, messages=messages, tools=list(body.get("tools") or []),
-                           response_format=response_format, sampling=sampling,
-                           stream=bool(body.get("stream", True)),
-                           extras={"ollama_num_ctx": {"value": options.get("num_ctx")}})
+        return ChatRequest(
+            model=self.engine_model,
+            messages=messages,
+            tools=list(body.get("tools") or []),
+            response_format=response_format,
+            sampling=sampling,
+            stream=bool(body.get("stream", True)),
+            extras={"ollama_num_ctx": {"value": options.get("num_ctx")}},
+        )
 
     # -- truncation --
     async def _engine(self, path: str, payload: dict) -> dict:
         """One template/tokenize call; a failure is an engine error, never a silent zero count."""
-        result = await fetch_async(self.engine_url, path, method="POST", json=payload,
-                                   timeouts=self.engine_fetch_timeouts)
+        result = await fetch_async(
+            self.engine_url, path, method="POST", json=payload, timeouts=self.engine_fetch_timeouts
+        )
         if not result.ok or not isinstance(result.json, dict):
             reason = result.error.message if result.error else f"HTTP {result.status}"
             raise EngineError(f"engine {path} failed: {reason}")
@@ -531,8 +656,9 @@ class OllamaTestServer:
             payload["tools"] = tools
         rendered = await self._engine("/apply-template", payload)
         # tokenized exactly as llama-server tokenizes a chat prompt
-        tokens = await self._engine("/tokenize", {"content": rendered.get("prompt", ""), "add_special": True,
-                                                  "parse_special": True})
+        tokens = await self._engine(
+            "/tokenize", {"content": rendered.get("prompt", ""), "add_special": True, "parse_special": True}
+        )
         return len(tokens.get("tokens") or [])
 
     async def _truncate(self, req: ChatRequest, limit: int) -> tuple[int, int]:
@@ -547,7 +673,7 @@ class OllamaTestServer:
         # Keep the longest suffix of messages that fits (what dropping the oldest one at a time
         # finds, as the count only shrinks with fewer messages), by bisection: a few engine
         # round trips instead of one per dropped message.
-        lo, hi = 1, len(rest) - 1          # drop counts: 0 is known too long; the last message stays
+        lo, hi = 1, len(rest) - 1  # drop counts: 0 is known too long; the last message stays
         counts = {0: original}
         while lo <= hi:
             mid = (lo + hi) // 2
@@ -570,12 +696,14 @@ class OllamaTestServer:
             target.content = text.get("content") or ""
             count = await self._count(system + rest, req.tools)
         req.messages = system + rest
-        self.slog("WARN", "runner.go:131", "truncating input prompt", limit=limit, prompt=original,
-                  keep=keep or 0, new=count)
+        self.slog(
+            "WARN", "runner.go:131", "truncating input prompt", limit=limit, prompt=original, keep=keep or 0, new=count
+        )
         return original, count
 
-    async def _run(self, request: Request, body: dict, *, generate: bool, openai_layer: bool,
-                   relay: Optional["_Relay"] = None) -> tuple[Prepared, Exchange]:
+    async def _run(
+        self, request: Request, body: dict, *, generate: bool, openai_layer: bool, relay: Optional["_Relay"] = None
+    ) -> tuple[Prepared, Exchange]:
         received = time.time_ns()
         model = self._model(str(body.get("model")))
         if body.get("tools") and "tools" not in model.capabilities:
@@ -583,8 +711,9 @@ class OllamaTestServer:
         req = self._from_native(body, generate=generate)
         return await self._execute(model, req, received, body.get("options") or {}, relay=relay)
 
-    async def _execute(self, model: ServedModel, req: ChatRequest, received: int, options: dict,
-                       relay: Optional["_Relay"] = None) -> tuple[Prepared, Exchange]:
+    async def _execute(
+        self, model: ServedModel, req: ChatRequest, received: int, options: dict, relay: Optional["_Relay"] = None
+    ) -> tuple[Prepared, Exchange]:
         """Admission, truncation, then the engine call. With a ``relay``, it is told when the request
         was admitted (the HTTP status is then 200) and receives each delta as it arrives."""
         req.extras = {"openai": {"cache_prompt": self.cache_prompt}}
@@ -601,8 +730,13 @@ class OllamaTestServer:
             try:
                 original, new = await self._truncate(req, limit)
             except EngineError as exc:
-                ex = Exchange(request=req, protocol="openai", url=self.engine_url,
-                              error=ErrorInfo("server_error", str(exc)), finish_reason="error")
+                ex = Exchange(
+                    request=req,
+                    protocol="openai",
+                    url=self.engine_url,
+                    error=ErrorInfo("server_error", str(exc)),
+                    finish_reason="error",
+                )
             else:
                 if new < original:
                     prepared.truncated_from = original
@@ -627,7 +761,7 @@ class OllamaTestServer:
                 raise BadRequest("model is required")
             model = self._model(str(body["model"]))
             empty = (not body.get("prompt")) if generate else not body.get("messages")
-            if empty:   # an empty request only loads the model
+            if empty:  # an empty request only loads the model
                 return _json(self._load_response(model.name, generate))
             stream = bool(body.get("stream", True))
             relay = _Relay(live=stream)
@@ -638,8 +772,7 @@ class OllamaTestServer:
             return _error(503, str(exc))
         name = model.name
         if stream:
-            return _RelayResponse(self._native_stream(name, relay, generate), relay,
-                                  media_type="application/x-ndjson")
+            return _RelayResponse(self._native_stream(name, relay, generate), relay, media_type="application/x-ndjson")
         finished = await relay.unless_disconnected(request.receive)
         if finished is None:
             return Response(status_code=CLIENT_CLOSED)
@@ -648,25 +781,32 @@ class OllamaTestServer:
             await self._context(prepared, ex)
         if ex.error is not None:
             return _error(500, ex.error.message)
-        return _json(self._final_native(name, prepared, ex, generate, content=ex.content,
-                                        tool_calls=ex.tool_calls))
+        return _json(self._final_native(name, prepared, ex, generate, content=ex.content, tool_calls=ex.tool_calls))
 
     async def _context(self, prepared: Prepared, ex: Exchange) -> None:
         """/api/generate's deprecated ``context``: token ids of the rendered prompt plus the answer."""
         try:
-            rendered = await self._engine("/apply-template", {
-                "messages": [openai_wire.encode_message(m) for m in prepared.request.messages]})
-            tokens = await self._engine("/tokenize", {"content": rendered.get("prompt", "") + ex.content,
-                                                      "add_special": False, "parse_special": True})
+            rendered = await self._engine(
+                "/apply-template", {"messages": [openai_wire.encode_message(m) for m in prepared.request.messages]}
+            )
+            tokens = await self._engine(
+                "/tokenize",
+                {"content": rendered.get("prompt", "") + ex.content, "add_special": False, "parse_special": True},
+            )
         except EngineError:
-            return      # the answer itself is complete; only the deprecated field is missing
+            return  # the answer itself is complete; only the deprecated field is missing
         prepared.extra["context"] = list(tokens.get("tokens") or [])
 
     def _load_response(self, name: str, generate: bool) -> dict:
         if generate:
             return {"model": name, "created_at": go_time(), "response": "", "done": True, "done_reason": "load"}
-        return {"model": name, "created_at": go_time(), "message": {"role": "assistant", "content": ""},
-                "done_reason": "load", "done": True}
+        return {
+            "model": name,
+            "created_at": go_time(),
+            "message": {"role": "assistant", "content": ""},
+            "done_reason": "load",
+            "done": True,
+        }
 
     def _metrics(self, prepared: Prepared, ex: Exchange) -> dict:
         t = ex.timings
@@ -683,17 +823,28 @@ class OllamaTestServer:
             eval_ns = int((t.end - t.first_token) * 1e9)
         else:
             eval_ns = 0
-        prompt_count = ex.usage.prompt_tokens if ex.usage.prompt_tokens is not None \
-            else prepared.prompt_tokens_estimate or 0
-        eval_count = ex.usage.completion_tokens if ex.usage.completion_tokens is not None \
+        prompt_count = (
+            ex.usage.prompt_tokens if ex.usage.prompt_tokens is not None else prepared.prompt_tokens_estimate or 0
+        )
+        eval_count = (
+            ex.usage.completion_tokens
+            if ex.usage.completion_tokens is not None
             else len([d for d in ex.deltas if d.is_token])
-        return OrderedDict([("total_duration", time.time_ns() - prepared.received_ns),
-                            ("load_duration", prepared.extra.get("load_ns", 0)),
-                            ("prompt_eval_count", prompt_count), ("prompt_eval_duration", prompt_ns),
-                            ("eval_count", eval_count), ("eval_duration", eval_ns)])
+        )
+        return OrderedDict(
+            [
+                ("total_duration", time.time_ns() - prepared.received_ns),
+                ("load_duration", prepared.extra.get("load_ns", 0)),
+                ("prompt_eval_count", prompt_count),
+                ("prompt_eval_duration", prompt_ns),
+                ("eval_count", eval_count),
+                ("eval_duration", eval_ns),
+            ]
+        )
 
-    def _final_native(self, name: str, prepared: Prepared, ex: Exchange, generate: bool, *,
-                      content: str, tool_calls: list[ToolCall]) -> dict:
+    def _final_native(
+        self, name: str, prepared: Prepared, ex: Exchange, generate: bool, *, content: str, tool_calls: list[ToolCall]
+    ) -> dict:
         # Ollama reports "length" when num_predict was hit, "stop" otherwise (also after a tool call).
         reason = "length" if ex.finish_reason == "length" else "stop"
         out: dict = OrderedDict([("model", name), ("created_at", go_time())])
@@ -708,7 +859,7 @@ class OllamaTestServer:
             if tool_calls:
                 message["tool_calls"] = [_native_call(tc) for tc in tool_calls]
             out["message"] = message
-            out["done_reason"] = reason     # ChatResponse declares done_reason before done
+            out["done_reason"] = reason  # ChatResponse declares done_reason before done
             out["done"] = True
         out.update(self._metrics(prepared, ex))
         return out
@@ -721,23 +872,37 @@ class OllamaTestServer:
                 if generate:
                     yield _line({"model": name, "created_at": go_time(), "response": d.content, "done": False})
                 else:
-                    yield _line({"model": name, "created_at": go_time(),
-                                 "message": {"role": "assistant", "content": d.content}, "done": False})
+                    yield _line(
+                        {
+                            "model": name,
+                            "created_at": go_time(),
+                            "message": {"role": "assistant", "content": d.content},
+                            "done": False,
+                        }
+                    )
         try:
             prepared, ex = await relay.result()
-        except Exception as exc:   # noqa: BLE001 - the status is sent: end the stream as Ollama does
+        except Exception as exc:  # noqa: BLE001 - the status is sent: end the stream as Ollama does
             yield _line({"error": f"{type(exc).__name__}: {exc}"})
             return
         if generate and ex.error is None:
             await self._context(prepared, ex)
         if ex.tool_calls and not generate:
             # A tool call arrives whole in one done:false chunk with empty content.
-            yield _line({"model": name, "created_at": go_time(),
-                         "message": {"role": "assistant", "content": "",
-                                     "tool_calls": [_native_call(tc) for tc in ex.tool_calls]},
-                         "done": False})
+            yield _line(
+                {
+                    "model": name,
+                    "created_at": go_time(),
+                    "message": {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [_native_call(tc) for tc in ex.tool_calls],
+                    },
+                    "done": False,
+                }
+            )
         if ex.error is not None:
-            yield _line({"error": ex.error.message})      # HTTP status is already 200
+            yield _line({"error": ex.error.message})  # HTTP status is already 200
             return
         yield _line(self._final_native(name, prepared, ex, generate, content="", tool_calls=[]))
 
@@ -769,7 +934,7 @@ class OllamaTestServer:
             req.model = self.engine_model
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             req.include_usage = True
-            stream = req.stream      # _execute streams from the engine whatever the client asked
+            stream = req.stream  # _execute streams from the engine whatever the client asked
             relay = _Relay(live=stream)
             await relay.start(self._execute(model, req, time.time_ns(), {}, relay=relay))
         except BadRequest as exc:
@@ -784,9 +949,11 @@ class OllamaTestServer:
             if ex.tool_calls and reason == "stop":
                 reason = "tool_calls"
             metrics = self._metrics(prepared, ex)
-            return reason, {"prompt_tokens": metrics["prompt_eval_count"],
-                            "completion_tokens": metrics["eval_count"],
-                            "total_tokens": metrics["prompt_eval_count"] + metrics["eval_count"]}
+            return reason, {
+                "prompt_tokens": metrics["prompt_eval_count"],
+                "completion_tokens": metrics["eval_count"],
+                "total_tokens": metrics["prompt_eval_count"] + metrics["eval_count"],
+            }
 
         if not stream:
             finished = await relay.unless_disconnected(request.receive)
@@ -799,15 +966,29 @@ class OllamaTestServer:
             message: dict = {"role": "assistant", "content": ex.content}
             if ex.tool_calls:
                 message["tool_calls"] = [_openai_call(tc, i) for i, tc in enumerate(ex.tool_calls)]
-            return _json({"id": cid, "object": "chat.completion", "created": created, "model": model.name,
-                          "system_fingerprint": "fp_ollama",
-                          "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-                          "usage": usage})
+            return _json(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model.name,
+                    "system_fingerprint": "fp_ollama",
+                    "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+                    "usage": usage,
+                }
+            )
 
         def chunk(delta: dict, finish: Optional[str]) -> str:
-            return _sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model.name,
-                         "system_fingerprint": "fp_ollama",
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            return _sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model.name,
+                    "system_fingerprint": "fp_ollama",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+            )
 
         def error_event(message: str) -> str:
             return _sse({"error": {"message": message, "type": "api_error", "param": None, "code": None}})
@@ -819,29 +1000,44 @@ class OllamaTestServer:
                     yield chunk({"role": "assistant", "content": d.content}, None)
             try:
                 prepared, ex = await relay.result()
-            except Exception as exc:   # noqa: BLE001 - the status is sent: end the stream with an error
+            except Exception as exc:  # noqa: BLE001 - the status is sent: end the stream with an error
                 yield error_event(f"{type(exc).__name__}: {exc}")
                 yield "data: [DONE]\n\n"
                 return
             reason, usage = outcome(prepared, ex)
             if ex.tool_calls:
-                yield chunk({"role": "assistant", "content": "",
-                             "tool_calls": [_openai_call(tc, i) for i, tc in enumerate(ex.tool_calls)]}, None)
+                yield chunk(
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [_openai_call(tc, i) for i, tc in enumerate(ex.tool_calls)],
+                    },
+                    None,
+                )
             if ex.error is not None:
                 yield error_event(ex.error.message)
                 yield "data: [DONE]\n\n"
                 return
             yield chunk({"role": "assistant", "content": ""}, reason)
             if include_usage:
-                yield _sse({"id": cid, "object": "chat.completion.chunk", "created": created,
-                            "model": model.name, "system_fingerprint": "fp_ollama", "choices": [],
-                            "usage": usage})
+                yield _sse(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model.name,
+                        "system_fingerprint": "fp_ollama",
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
             yield "data: [DONE]\n\n"
 
         return _RelayResponse(events(), relay, media_type="text/event-stream")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
 
 class _Relay:
     """One engine exchange run as a task, its deltas handed to the response as they arrive.
@@ -851,7 +1047,7 @@ class _Relay:
     """
 
     def __init__(self, live: bool = True):
-        self.live = live        # relay deltas (a streamed answer) or only the outcome
+        self.live = live  # relay deltas (a streamed answer) or only the outcome
         self._queue: asyncio.Queue = asyncio.Queue()
         self._admitted = asyncio.get_running_loop().create_future()
         self._task: Optional[asyncio.Task] = None
@@ -871,7 +1067,7 @@ class _Relay:
         try:
             await asyncio.wait({self._task, self._admitted}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
-            self.cancel()       # the client went away while queued
+            self.cancel()  # the client went away while queued
             raise
         if not self._admitted.done():
             self._task.result()
@@ -926,8 +1122,12 @@ def _native_call(tc: ToolCall) -> dict:
 
 def _openai_call(tc: ToolCall, index: int) -> dict:
     call_id = "call_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
-    return {"id": call_id, "index": index, "type": "function",
-            "function": {"name": tc.name, "arguments": json.dumps(tc.arguments, separators=(",", ":"))}}
+    return {
+        "id": call_id,
+        "index": index,
+        "type": "function",
+        "function": {"name": tc.name, "arguments": json.dumps(tc.arguments, separators=(",", ":"))},
+    }
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -975,8 +1175,13 @@ def _go_json_error(raw: bytes, exc: json.JSONDecodeError) -> str:
     if exc.pos >= len(raw.decode("utf-8", "replace").rstrip()):
         return "unexpected EOF"
     char = raw.decode("utf-8", "replace")[exc.pos]
-    where = "looking for beginning of value" if exc.msg.startswith("Expecting value") else \
-        "looking for beginning of object key string" if "property name" in exc.msg else "after object key"
+    where = (
+        "looking for beginning of value"
+        if exc.msg.startswith("Expecting value")
+        else "looking for beginning of object key string"
+        if "property name" in exc.msg
+        else "after object key"
+    )
     return f"invalid character {char!r} {where}"
 
 
@@ -1001,8 +1206,9 @@ class _GinAccessLog:
                 # response always finds its access line in the log.
                 path = scope["path"] + (("?" + scope["query_string"].decode()) if scope.get("query_string") else "")
                 client = (scope.get("client") or ("", 0))[0]
-                self.server.log(gin_line(state["status"], time.perf_counter_ns() - started, client,
-                                         scope["method"], path))
+                self.server.log(
+                    gin_line(state["status"], time.perf_counter_ns() - started, client, scope["method"], path)
+                )
             await send(message)
 
         await self.app(scope, receive, wrapped)

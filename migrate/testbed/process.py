@@ -4,6 +4,7 @@ Shared by ``LlamaCppServer`` and ``VllmServer``. Each server runs in its own ses
 group): engines fork helpers (vLLM's engine core), and killing the group is the only way to be
 sure none of them outlives the test run holding a port or gigabytes of memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn_group(argv: Sequence[str], log_path: Path, *, header: Optional[str] = None,
-                **popen_kw) -> subprocess.Popen:
+def spawn_group(argv: Sequence[str], log_path: Path, *, header: Optional[str] = None, **popen_kw) -> subprocess.Popen:
     """Start ``argv`` as the leader of a new session, stdout+stderr appended to ``log_path``.
 
     ``header`` is written to the log first (e.g. the command line), so a log holding several
@@ -40,13 +40,19 @@ def spawn_group(argv: Sequence[str], log_path: Path, *, header: Optional[str] = 
             log.write(header.encode())
             log.flush()
         # The child holds its own copy of the descriptor: closing ours here is safe.
-        return subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, **popen_kw)
+        return subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen_kw)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, *, started: float, timeout: float,
-                 interval: float, timeouts: Optional[Timeouts] = None,
-                 what: str = "engine process") -> str:
+def wait_healthy(
+    url: str,
+    proc: subprocess.Popen,
+    *,
+    started: float,
+    timeout: float,
+    interval: float,
+    timeouts: Optional[Timeouts] = None,
+    what: str = "engine process",
+) -> str:
     """Poll ``url``/health until 200 or ``started + timeout`` (perf_counter). Returns '' or why not.
 
     Engines answer 503 (or refuse connections) while loading; a process that exits ends the wait
@@ -57,7 +63,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, *, started: float, timeout: f
             return f"{what} exited with code {proc.returncode}"
         if fetch(url, "/health", **kw).status == 200:
             return ""
-        time.sleep(interval)   # polling interval for a condition with a deadline, not a synchronisation guess
+        time.sleep(interval)  # polling interval for a condition with a deadline, not a synchronisation guess
     return f"no /health 200 within {timeout:g} s"
 
 
@@ -73,7 +79,7 @@ def group_members(pgid: int) -> list[int]:
     members = []
     try:
         entries = os.listdir("/proc")
-    except FileNotFoundError:      # no procfs: callers fall back to waiting on the leader only
+    except FileNotFoundError:  # no procfs: callers fall back to waiting on the leader only
         return members
     for entry in entries:
         if not entry.isdigit():
@@ -83,7 +89,7 @@ def group_members(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":   # fields: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
             members.append(int(entry))
     return members
 
@@ -100,7 +106,7 @@ def _killpg(pgid: int, sig: int) -> bool:
 def stop_group(proc: subprocess.Popen, timeout: float, *, grace: float = 5.0) -> None:
     """SIGTERM the group led by ``proc``, SIGKILL it when the leader ignores that for ``timeout``
     or other members outlive the leader by ``grace`` s; return once the group is empty."""
-    pgid = proc.pid                  # session leader: its pid is the group id
+    pgid = proc.pid  # session leader: its pid is the group id
     _killpg(pgid, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
@@ -116,9 +122,9 @@ def stop_group(proc: subprocess.Popen, timeout: float, *, grace: float = 5.0) ->
             killed = True
         if time.monotonic() > grace_end + 10.0:
             raise RuntimeError(f"process group {pgid} survived SIGKILL: {group_members(pgid)}")
-        time.sleep(0.1)   # waiting for the kernel to reap; bounded by the deadline above
+        time.sleep(0.1)  # waiting for the kernel to reap; bounded by the deadline above
     if proc.returncode is None:
-        if not killed:                 # no procfs to watch the group: make sure of the leader
+        if not killed:  # no procfs to watch the group: make sure of the leader
             _killpg(pgid, signal.SIGKILL)
         proc.wait(timeout=timeout)
     if proc.stdin:
@@ -132,8 +138,8 @@ class ManagedServer:
     return the leader) and call ``_start_from(started)`` from their ``start()``."""
 
     engine_name = "engine"
-    process_label = "engine process"     # in "<label> exited with code N"
-    start_attempts = 3                   # a port picked free can be taken before the child binds it
+    process_label = "engine process"  # in "<label> exited with code N"
+    start_attempts = 3  # a port picked free can be taken before the child binds it
     health_interval = 0.2
     health_timeouts: Optional[Timeouts] = None
     stop_timeout = 10.0
@@ -159,9 +165,15 @@ class ManagedServer:
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self._proc = self._launch(self.port)
-            reason = wait_healthy(self.url, self._proc, started=started, timeout=self.start_timeout,
-                                  interval=self.health_interval, timeouts=self.health_timeouts,
-                                  what=self.process_label)
+            reason = wait_healthy(
+                self.url,
+                self._proc,
+                started=started,
+                timeout=self.start_timeout,
+                interval=self.health_interval,
+                timeouts=self.health_timeouts,
+                what=self.process_label,
+            )
             if not reason:
                 self.start_seconds = time.perf_counter() - started
                 return
@@ -169,8 +181,9 @@ class ManagedServer:
             self.stop()
             if not self._retry_after(tail) or time.perf_counter() - started > self.start_timeout:
                 break
-        raise EngineStartError(f"{self.engine_name} did not start: {reason}; log {self.log_path}, "
-                               f"tail:\n{self.log_tail()}")
+        raise EngineStartError(
+            f"{self.engine_name} did not start: {reason}; log {self.log_path}, tail:\n{self.log_tail()}"
+        )
 
     def log_tail(self, n: int = 30) -> str:
         return log_tail(self.log_path, n)

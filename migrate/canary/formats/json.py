@@ -1,4 +1,5 @@
 """The JSON document (``--format json``): the decision plus the evidence it rests on."""
+
 from __future__ import annotations
 
 import json as _json

@@ -1,4 +1,5 @@
 """Human-readable text: the decision, why, and what is still missing."""
+
 from __future__ import annotations
 
 from .common import headline
@@ -16,8 +17,10 @@ def render(decision, ctx) -> str:
     if d.groups:
         lines.append("groups:")
         for name, g in sorted(d.groups.items()):
-            lines.append(f"  {name:<14} score {g['score']:>6g}  weight {g['weight']:>5g}  "
-                         f"pass {g['pass']} fail {g['fail']} nodata {g['nodata']} nodata_fail {g['nodata_fail']}")
+            lines.append(
+                f"  {name:<14} score {g['score']:>6g}  weight {g['weight']:>5g}  "
+                f"pass {g['pass']} fail {g['fail']} nodata {g['nodata']} nodata_fail {g['nodata_fail']}"
+            )
     if d.needed_samples:
         lines.append("more samples that would decide (per side):")
         lines += [f"  {name}: {n}" for name, n in sorted(d.needed_samples.items())]
