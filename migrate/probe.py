@@ -232,7 +232,7 @@ def detect_version(kind: Optional[str], results: dict[str, HttpResult]) -> tuple
     return None, None
 
 
-def _int(value: Any) -> Optional[int]:
+def _positive_int(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
@@ -241,19 +241,19 @@ def openai_models(kind: Optional[str], results: dict[str, HttpResult]) -> list[M
     models = []
     for card in model_cards(results.get("/v1/models")):
         m = ModelInfo(id=str(card["id"]), owned_by=card.get("owned_by"), parent=card.get("parent"))
-        if _int(card.get("max_model_len")):
+        if _positive_int(card.get("max_model_len")):
             m.context_length = card["max_model_len"]
             m.context_source = "/v1/models max_model_len"
         meta = card.get("meta") if isinstance(card.get("meta"), dict) else {}
-        if _int(meta.get("n_ctx_train")):
+        if _positive_int(meta.get("n_ctx_train")):
             m.trained_context_length = meta["n_ctx_train"]
-        if _int(meta.get("n_ctx")):
+        if _positive_int(meta.get("n_ctx")):
             m.context_length = meta["n_ctx"]
             m.context_source = "/v1/models meta.n_ctx (per slot)"
         models.append(m)
     props = _json_obj(results.get("/props"))
     if kind == "llamacpp" and props:
-        n_ctx = _int((props.get("default_generation_settings") or {}).get("n_ctx"))
+        n_ctx = _positive_int((props.get("default_generation_settings") or {}).get("n_ctx"))
         alias = props.get("model_alias")
         if n_ctx:
             if not models and alias:
@@ -263,7 +263,7 @@ def openai_models(kind: Optional[str], results: dict[str, HttpResult]) -> list[M
                 m.context_source = "/props default_generation_settings.n_ctx (per slot)"
     info = _json_obj(results.get("/info"))
     if kind == "tgi" and info:
-        total = _int(info.get("max_total_tokens"))
+        total = _positive_int(info.get("max_total_tokens"))
         model_id = info.get("model_id")
         if not models and model_id:
             models.append(ModelInfo(id=str(model_id)))
@@ -299,7 +299,7 @@ def ollama_models(
             continue
         m = get(str(entry.get("name") or entry.get("model")))
         m.loaded = True
-        if _int(entry.get("context_length")):
+        if _positive_int(entry.get("context_length")):
             m.context_length = entry["context_length"]
             m.context_source = "/api/ps context_length (allocated)"
     for name, result in shows.items():
@@ -308,9 +308,11 @@ def ollama_models(
         if m is None or not isinstance(info, dict):
             continue
         arch = info.get("general.architecture")
-        trained = _int(info.get(f"{arch}.context_length")) if arch else None
+        trained = _positive_int(info.get(f"{arch}.context_length")) if arch else None
         if trained is None:  # architecture key missing: any "<x>.context_length" entry
-            trained = next((_int(v) for k, v in info.items() if k.endswith(".context_length") and _int(v)), None)
+            trained = next(
+                (_positive_int(v) for k, v in info.items() if k.endswith(".context_length") and _positive_int(v)), None
+            )
         m.trained_context_length = trained
     return [by_name[n] for n in order]
 

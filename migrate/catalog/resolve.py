@@ -105,8 +105,8 @@ def resolve(tag: str, show: Optional[dict] = None) -> ModelRef:
             name=name,
             size=None,
             known=False,
-            params=_int(show.get("parameter_count")),
-            trained_context=_int(show.get("context_length")),
+            params=_as_int(show.get("parameter_count")),
+            trained_context=_as_int(show.get("context_length")),
             arch=_arch_from_show(show),
             todo=todo,
         )
@@ -121,8 +121,8 @@ def resolve(tag: str, show: Optional[dict] = None) -> ModelRef:
         known=True,
         family=entry["family"],
         hf=s["hf"],
-        params=_int(show.get("parameter_count")) or s.get("params"),
-        trained_context=_int(show.get("context_length")) or s.get("trained_context"),
+        params=_as_int(show.get("parameter_count")) or s.get("params"),
+        trained_context=_as_int(show.get("context_length")) or s.get("trained_context"),
         arch=arch,
         quantized=dict(s.get("quantized") or {}),
         embedding=bool(entry.get("embedding")),
@@ -134,7 +134,7 @@ def resolve(tag: str, show: Optional[dict] = None) -> ModelRef:
     )
 
 
-def _int(v: Any) -> Optional[int]:
+def _as_int(v: Any) -> Optional[int]:
     try:
         return int(v) if v not in (None, "") else None
     except (TypeError, ValueError):
@@ -151,10 +151,10 @@ def _arch_from_show(show: dict) -> dict:
         ("head_dim", "head_dim"),
         ("key_length", "head_dim"),
     ):
-        v = _int(show.get(src))
+        v = _as_int(show.get(src))
         if v:
             out[dst] = v
-    if "head_dim" not in out and _int(show.get("embedding_length")) and out.get("heads"):
+    if "head_dim" not in out and _as_int(show.get("embedding_length")) and out.get("heads"):
         # only a fallback: some families (gemma) use head_dim != embedding/heads, so the catalog wins.
-        out["head_dim_fallback"] = _int(show["embedding_length"]) // out["heads"]
+        out["head_dim_fallback"] = _as_int(show["embedding_length"]) // out["heads"]
     return out
