@@ -176,11 +176,11 @@ def test_prefixes_colours_and_broken_config_line(tmp_path):
 
 
 def test_binary_and_oversized_lines_are_skipped(tmp_path, monkeypatch):
-    import migrate.inventory.logs as logs
+    from migrate.inventory.logs import reader
     b = tmp_path / "core.bin"
     b.write_bytes(b"\x7fELF\x00\x00" + b"\x00" * 100)
-    monkeypatch.setattr(logs, "MAX_LINE", 1000)
-    monkeypatch.setattr(logs, "CHUNK", 256)
+    monkeypatch.setattr(reader, "MAX_LINE", 1000)
+    monkeypatch.setattr(reader, "CHUNK", 256)
     big = tmp_path / "big.log"
     big.write_text(GIN + "\n" + "x" * 5000 + "\n" + GIN.replace("16:34:14", "16:34:20") + "\n")
     st = LogStats()
@@ -191,11 +191,101 @@ def test_binary_and_oversized_lines_are_skipped(tmp_path, monkeypatch):
 
 
 def test_latency_histogram_after_cap(monkeypatch):
-    import migrate.inventory.logs as logs
-    monkeypatch.setattr(logs, "EXACT_LATENCY_CAP", 100)
-    lat = logs._Latency()
+    from migrate.inventory.logs import stats
+    monkeypatch.setattr(stats, "EXACT_LATENCY_CAP", 100)
+    lat = stats._Latency()
     lat.extend([float(i) for i in range(1, 1001)])
     s = lat.summary()
     assert s["exact"] is False and s["count"] == 1000 and s["max_s"] == 1000.0
     assert s["p50_s"] == pytest.approx(500, rel=0.02)
     assert s["p99_s"] == pytest.approx(990, rel=0.02)
+
+
+# ------------------------------------------------------------------ both ways agree
+def _both_ways(path: str):
+    """The same file read the column way and the regex way (the reference)."""
+    out = []
+    for columns in (True, False):
+        st = LogStats(columns=columns)
+        info = st.feed_file(path)
+        out.append((st, info, st.result()))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_realdata_log_same_result_both_ways(shared, name):
+    (fast, fast_info, fast_res), (slow, slow_info, slow_res) = _both_ways(str(shared / "realdata" / name))
+    assert fast_res == slow_res and fast_info == slow_info
+    # the column way really read every access line, the reference none
+    assert (fast.column_lines, slow.column_lines) == (fast_info["gin"], 0)
+
+
+_PREFIXES = ["", "Dec 11 09:58:58 host ollama[1543654]: ", "2月 21 13:33:07 tc ollama[285585]: ",
+             "9月 28 10:01:02 srv ollama[77]: ", "janv. 20 10:01:02 srv ollama[77]: ",
+             "> Jun 05 10:01:02 <ollama server> ollama[77]: ", "2025-02-20T16:34:16.123456789Z "]
+_LATENCIES = ["0s", "512ns", "971.777µs", "794.342μs", "3.2us", "6.2826ms", "444.455595ms", "7.6964767s",
+              "51.787708541s", "5m1s", "30m0s", "1h24m39s", "1m30.5s"]
+_REQUESTS = [("GET", "/api/tags"), ("POST", "/api/chat"), ("HEAD", "/"), ("POST", "/api/generate?raw=1"),
+             ("POST", "/api/embeddings")]
+
+
+def _access(i: int, when: int) -> str:
+    ts = f"2025/02/20 - {when // 3600 % 24:02d}:{when // 60 % 60:02d}:{when % 60:02d}"
+    method, path = _REQUESTS[i % len(_REQUESTS)]
+    status = ("200", "200", "500", "503", "403", "499")[i % 6]
+    lat = _LATENCIES[i % len(_LATENCIES)]
+    if i % 5 == 0:      # compact spacing
+        line = f'[GIN] {ts} | {status} | {lat} | 10.0.0.{i % 3} | {method} "{path}"'
+    elif i % 5 == 1:    # TTY colours
+        line = (f'[GIN] {ts} |\x1b[97;42m {status} \x1b[0m| {lat:>13} | {"::1":>15} |'
+                f'\x1b[97;46m {method:<7} \x1b[0m "{path}"')
+    else:
+        line = f'[GIN] {ts} | {status} | {lat:>13} | {"127.0.0.1":>15} | {method:<7}  "{path}"'
+    return _PREFIXES[i % len(_PREFIXES)] + line + ("\r" if i % 4 == 0 else "")
+
+
+def test_every_format_same_result_both_ways(tmp_path, monkeypatch):
+    """Access lines in every recorded format, with long requests folding past the horizon, the
+    histogram past its cap and many small blocks; then the same with other lines and malformed
+    access lines mixed in."""
+    from migrate.inventory.logs import reader, stats
+    monkeypatch.setattr(reader, "CHUNK", 4096)
+    monkeypatch.setattr(stats, "EXACT_LATENCY_CAP", 50)
+    monkeypatch.setattr(stats, "BUSY_COMPACT_AT", 300)
+    monkeypatch.setattr(stats, "COMPACT_HORIZON_S", 1800)
+    pure = tmp_path / "pure.log"
+    pure.write_text("".join(_access(i, 40_000 + i // 3) + "\n" for i in range(6000)), encoding="utf-8")
+    (fast, fast_info, fast_res), (_, slow_info, slow_res) = _both_ways(str(pure))
+    assert fast_res == slow_res and fast_info == slow_info
+    assert fast.column_lines == 6000 == fast_res["traffic"]["requests"]
+    assert fast_res["traffic"]["latency"]["/api/chat"]["exact"] is False
+    assert fast_res["unparsed_lines"] == 0
+
+    mixed = tmp_path / "mixed.log"
+    lines = []
+    for i in range(3000):
+        lines.append(_access(i, 40_000 + i // 3))
+        if i % 7 == 0:
+            lines.append('time=2025-02-20T11:20:29.000Z level=INFO source=server.go:594 msg="llama runner '
+                         'started in 0.76 seconds"')
+        if i % 97 == 0:     # malformed: the regex way samples it, the column way must not take its block
+            lines.append(f"[GIN] 2025/02/20 - 11:20:29 | 2o{i % 10} | 5s | 127.0.0.1 | POST \"/api/chat\"")
+    mixed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (fast, fast_info, fast_res), (_, slow_info, slow_res) = _both_ways(str(mixed))
+    assert fast_res == slow_res and fast_info == slow_info
+    assert fast_res["unparsed_lines"] == 31 and fast_res["traffic"]["requests"] == 3000
+    assert fast.column_lines > 0
+
+
+def test_crlf_and_cr_end_lines_across_blocks(tmp_path, monkeypatch):
+    from migrate.inventory.logs import reader
+    monkeypatch.setattr(reader, "CHUNK", 7)         # a CR and its LF land in different reads
+    body = [GIN, "totally unknown line", "", GIN.replace("16:34:14", "16:34:15")]
+    for name, sep in (("lf.log", "\n"), ("crlf.log", "\r\n"), ("cr.log", "\r")):
+        (tmp_path / name).write_bytes((sep.join(body) + sep).encode())
+    infos = []
+    for name in ("lf.log", "crlf.log", "cr.log"):
+        st = LogStats()
+        info = st.feed_file(str(tmp_path / name))
+        infos.append((info["lines"], info["gin"], info["blank"], info["unparsed"], st.result()["traffic"]["requests"]))
+    assert infos == [(4, 2, 1, 1, 2)] * 3
