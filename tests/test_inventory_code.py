@@ -179,3 +179,88 @@ def test_examples_app():
     oa = sites[("openai_client.py", 9)]
     assert (oa["kind"], oa["endpoint"], oa["tool_choice"]) == ("openai_sdk", "/v1/chat/completions", "required")
     assert "tool_choice" in oa["ollama_params"]
+
+
+# ------------------------------------------------------------- parameters however they are passed
+def _sites(text: str, name: str, lang: str) -> dict:
+    return {s["line"]: s for s in scan_text(text, name, lang) if s["kind"] != "mention"}
+
+
+def test_js_shorthand_properties():
+    """`context` passed as a shorthand property is found next to `raw: true` (the issue's example)."""
+    text = ('export async function complete(prompt, context) {\n'
+            '  const res = await fetch("http://localhost:11434/api/generate", '
+            '{body: JSON.stringify({ model: "mistral", prompt, raw: true, context })})\n'
+            '  return res.json()\n}\n')
+    s = _sites(text, "complete.js", "js")[2]
+    assert (s["kind"], s["endpoint"], s["models"]) == ("raw_http", "/api/generate", ["mistral"])
+    assert s["ollama_params"] == ["context", "raw"]
+
+
+def test_shorthand_only_inside_object_literals():
+    """A bare name among call arguments or inside a template string is no property."""
+    text = ('import ollama from "ollama"\n'
+            'export const f = (prompt, context) => ollama.generate(build(prompt, context, `${context}`))\n')
+    s = _sites(text, "f.js", "js")[2]
+    assert (s["kind"], s["endpoint"], s["ollama_params"]) == ("ollama_js", "/api/generate", [])
+
+
+def test_named_objects_spread_or_sent_as_body():
+    js = ('const opts = { raw: true, context, keep_alive: "5m" }\n'
+          'export const a = (prompt) => fetch("http://localhost:11434/api/generate", {\n'
+          '  method: "POST",\n'
+          '  body: JSON.stringify({ model: "llama3.2", prompt, ...opts }),\n'
+          '})\n'
+          'const payload = { model: "llama3.2", context: previous }\n'
+          'export const b = () => fetch("http://localhost:11434/api/generate", { body: JSON.stringify(payload) })\n')
+    sites = _sites(js, "named.js", "js")
+    assert sites[2]["ollama_params"] == ["context", "keep_alive", "raw"] and sites[2]["keep_alive"] == "5m"
+    assert sites[7]["ollama_params"] == ["context"]
+    py = ('import ollama\nimport requests\n\n'
+          'payload = {"model": "llama3.1:8b", "prompt": "hi", "context": ctx}\n'
+          'kwargs = dict(context=ctx, raw=True)\n\n\n'
+          'def a():\n    return requests.post("http://localhost:11434/api/generate", json=payload)\n\n\n'
+          'def b():\n    return ollama.generate(model="llama3.1:8b", prompt="x", **kwargs)\n\n\n'
+          'def c(ctx):\n    return ollama.generate(model="llama3.1:8b", prompt="x", context=ctx)\n')
+    sites = _sites(py, "named.py", "python")
+    assert [(n, s["kind"], s["ollama_params"]) for n, s in sorted(sites.items())] == [
+        (9, "raw_http", ["context"]), (13, "ollama_python", ["context", "raw"]),
+        (17, "ollama_python", ["context"])]
+
+
+def test_go_struct_field_and_ssl_context():
+    go = ('package main\n\nimport "github.com/ollama/ollama/api"\n\n'
+          'func run(client *api.Client, ctx context.Context, prev []int) error {\n'
+          '\treq := &api.GenerateRequest{Model: "llama3.2", Prompt: "hi", Context: prev}\n'
+          '\treturn client.Generate(ctx, req, nil)\n}\n')
+    assert _sites(go, "run.go", "go")[7]["endpoint"] == "/api/generate"
+    # urllib's own `context` is an SSL context, not Ollama's conversation state
+    py = ('import ssl, urllib.request\n'
+          'r = urllib.request.urlopen("http://localhost:11434/api/generate", context=ssl.create_default_context())\n')
+    assert _sites(py, "u.py", "python")[2]["ollama_params"] == []
+
+
+def test_context_is_a_high_risk():
+    from migrate.inventory.risks import assess
+    text = ('const res = await fetch("http://localhost:11434/api/generate", '
+            '{body: JSON.stringify({ model: "mistral", prompt, raw: true, context })})\n')
+    sites = scan_text(text, "complete.js", "js")
+    risks = {r["id"]: r for r in assess({"code_sites": sites, "models": [], "traffic": {}})}
+    r = risks["generate-context-stateful"]
+    assert r["severity"] == "high" and r["evidence"] == ["complete.js:1 (raw_http)"]
+    assert "No OpenAI-compatible API has it" in r["fix"] and "silently lose their history" in r["fix"]
+
+
+def test_detector_table_is_consistent():
+    """Every detector names known facts and endpoint maps, says what it means, and has its own id."""
+    from migrate.datafiles import package_data
+    from migrate.inventory.code import _tables
+    data = package_data("code_detectors.yaml")
+    facts = set(data["facts"]) | {"imported_names", "imports_client", "openai_at_ollama"}
+    for row in data["detectors"]:
+        assert set(row.get("needs", [])) | set(row.get("unless", [])) <= facts, row["id"]
+        assert row["means"], row["id"]
+        if isinstance(row["endpoint"], list):
+            assert row["endpoint"][1] in data["endpoint_maps"], row["id"]
+    ids = [d.id for d in _tables()[1]]
+    assert len(ids) == len(set(ids))

@@ -1,6 +1,7 @@
 """Code scan: where does an application talk to Ollama, how, and with which Ollama-only knobs.
 
-Patterns follow the shared Ollama reference, section 7. The scan is two-stage for speed: one
+What is recognised is data (migrate/data/code_detectors.yaml): file facts, the ordered call-site
+detectors (pattern, kind, what it means) and the request fields. The scan is two-stage for speed: one
 compiled prefilter over each whole file (close to grep), then a line-level pass only on files that
 hit. Comments and prose (including Python docstrings and JS/Go block comments) that merely mention
 ``11434`` are reported as ``kind: "mention"``, never as call sites. A URL is a call site only inside
@@ -9,9 +10,14 @@ an HTTP call's statement; elsewhere (assignments, env-var defaults) it is a ``co
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
+from dataclasses import dataclass
 from typing import Optional
+
+from ..datafiles import package_data
+from .numbers import leading_int
 
 MAX_FILE_BYTES = 1_000_000
 MAX_WINDOW_LINES = 40
@@ -35,25 +41,6 @@ LANG_BY_EXT = {
 PREFILTER = r"11434|[Oo]llama|OLLAMA|/api/(chat|generate|embed|embeddings|tags|show|ps|pull)\b"
 _PRE = re.compile(PREFILTER)
 
-_ENDPOINT_OF_CALL = {"chat": "/api/chat", "generate": "/api/generate", "embed": "/api/embed",
-                     "embeddings": "/api/embeddings", "list": "/api/tags", "show": "/api/show",
-                     "ps": "/api/ps", "pull": "/api/pull", "push": "/api/push", "create": "/api/create",
-                     "copy": "/api/copy", "delete": "/api/delete"}
-
-_LITELLM = re.compile(r"""["'](ollama(?:_chat)?)/([\w.:\-/]+)["']""")
-_MOD_CALL = re.compile(r"\bollama\s*\.\s*(chat|generate|embed|embeddings|list|show|ps|pull|push|create|copy|delete)\s*\(")
-_PY_CLIENT = re.compile(r"(?<![\w.])(?:ollama\s*\.\s*)?(Async)?Client\s*\(")
-_JS_CLIENT = re.compile(r"\bnew\s+Ollama\s*\(")
-_METHOD_CALL = re.compile(r"\.\s*(chat|generate|embed|embeddings)\s*\(")
-_BARE_CALL = re.compile(r"(?<![\w.])(chat|generate|embed)\s*\(")
-_LANGCHAIN = re.compile(r"\b(ChatOllama|OllamaLLM|OllamaEmbeddings)\s*\(")
-_BARE_OLLAMA_CLS = re.compile(r"(?<![\w.])(Ollama|OllamaEmbedding)\s*\(")
-_OPENAI_CTOR = re.compile(r"\b(?:Async)?(?:Azure)?OpenAI\s*\(")
-_OPENAI_CALL = re.compile(r"\.\s*(chat\s*\.\s*completions|completions|embeddings|responses)\s*\.\s*create\s*\(")
-_GO_CLIENT = re.compile(r"\bapi\s*\.\s*(ClientFromEnvironment|NewClient)\s*\(")
-_GO_CALL = re.compile(r"\.\s*(Chat|Generate|Embed|Embeddings|List|Show|Pull)\s*\(\s*ctx")
-# A bare API path counts when it starts a string or follows an interpolation: "/api/chat",
-# f"{host}/api/chat", `${host}/api/chat`, host + "/api/chat", Sprintf("%s/api/chat").
 _URL = re.compile(r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|"""
                   r"""(?:["'`}]|%s)(?:/api/(?:chat|generate|embed|embeddings|tags|show|ps|pull)|/v1/chat/completions)"""
                   r"""(?=["'`?])""")
@@ -65,21 +52,88 @@ _SETTING = re.compile(r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BAS
                       r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)""")
 _IMAGE = re.compile(r"^\s*image:\s*['\"]?ollama/ollama")
 _PORT = re.compile(r"""["']?11434:11434["']?""")
-
-_CAMEL = {"numCtx": "num_ctx", "numPredict": "num_predict", "keepAlive": "keep_alive",
-          "toolChoice": "tool_choice", "responseFormat": "response_format", "contextWindow": "context_window"}
-_PARAM = re.compile(r"""(?<![\w.$])["']?(num_ctx|numCtx|num_predict|numPredict|keep_alive|keepAlive|toolChoice|format|raw|context|template|think|images|"""
-                    r"""tool_choice|num_gpu|num_thread|num_batch|mirostat|suffix|truncate|context_window|"""
-                    r"""json_mode|max_completion_tokens|max_tokens|temperature|tools|response_format|stream|"""
-                    r"""options|top_k|top_p|seed|stop|reasoning_effort|extra_body)["']?\s*[:=](?!=)\s*([^,\n)}]*)""")
-_GO_PARAM = re.compile(r"\b(Format|KeepAlive|Raw|Context|Template|Think|Images|Options|Stream|Tools|Suffix)\s*:\s*([^,\n}]*)")
-_GO_MAP = {"Format": "format", "KeepAlive": "keep_alive", "Raw": "raw", "Context": "context",
-           "Template": "template", "Think": "think", "Images": "images", "Options": "options",
-           "Stream": "stream", "Tools": "tools", "Suffix": "suffix"}
+_OPENAI_CTOR = re.compile(r"\b(?:Async)?(?:Azure)?OpenAI\s*\(")
 _MODEL = re.compile(r"""\b(?:model|model_name|modelName|Model)["']?\s*[:=]\s*["']([^"'\s]+)["']""")
-OLLAMA_ONLY = ("num_ctx", "num_predict", "keep_alive", "format", "raw", "context", "template", "think",
-               "images", "suffix", "truncate", "num_gpu", "num_thread", "num_batch", "mirostat",
-               "context_window", "json_mode", "options")
+_PY_IMPORTED = re.compile(r"^[ \t]*from\s+ollama\s+import\s+(?:\(([^)]*)\)|([\w \t,]+))", re.M)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One row of ``detectors`` in data/code_detectors.yaml (see the field list there)."""
+    id: str
+    langs: frozenset
+    pattern: re.Pattern
+    kind: dict
+    client: str
+    endpoint: object                # None, an endpoint, or (group, map, default)
+    needs: tuple = ()
+    unless: tuple = ()
+    line_has: Optional[str] = None
+    not_pattern: Optional[re.Pattern] = None
+    group_in: Optional[tuple] = None
+    models_group: Optional[int] = None
+    means: str = ""
+
+    def match(self, line: str, lang: str, facts: dict) -> Optional[tuple]:
+        """(kind, client, endpoint, models) when this detector takes the line."""
+        if (lang not in self.langs or not all(facts[f] for f in self.needs)
+                or any(facts[f] for f in self.unless)):
+            return None
+        m = self.pattern.search(line)
+        if not m or (self.line_has and self.line_has not in line) \
+                or (self.not_pattern and self.not_pattern.search(line)):
+            return None
+        if self.group_in and m.group(self.group_in[0]) not in facts[self.group_in[1]]:
+            return None
+        endpoint = self.endpoint
+        if isinstance(endpoint, tuple):
+            group, table, default = endpoint
+            endpoint = table.get(re.sub(r"\s+", "", m.group(group)), default)
+        models = [m.group(self.models_group)] if self.models_group else []
+        client = self.client.replace("{1}", m.group(1)) if "{1}" in self.client else self.client
+        return self.kind[lang], client, endpoint, models
+
+
+@functools.lru_cache(maxsize=None)
+def _tables() -> tuple:
+    """(fact patterns by name and language, detectors, parameter table) from the shipped data."""
+    data = package_data("code_detectors.yaml")
+    facts = {name: {lang: re.compile(rx, re.M) for lang, rx in by_lang.items()}
+             for name, by_lang in data["facts"].items()}
+    maps = data["endpoint_maps"]
+    detectors = []
+    for row in data["detectors"]:
+        ep = row["endpoint"]
+        if isinstance(ep, list):
+            ep = (ep[0], maps[ep[1]], ep[2] if len(ep) > 2 else None)
+        kind = row["kind"] if isinstance(row["kind"], dict) else {lang: row["kind"] for lang in row["langs"]}
+        detectors.append(Detector(
+            id=row["id"], langs=frozenset(row["langs"]), pattern=re.compile(row["pattern"]), kind=kind,
+            client=row["client"], endpoint=ep, needs=tuple(row.get("needs", ())),
+            unless=tuple(row.get("unless", ())), line_has=row.get("line_has"),
+            not_pattern=re.compile(row["not_pattern"]) if row.get("not_pattern") else None,
+            group_in=tuple(row["group_in"]) if row.get("group_in") else None,
+            models_group=row.get("models_group"), means=row.get("means", "")))
+    return facts, tuple(detectors), _Params(data["parameters"])
+
+
+class _Params:
+    """The request-field vocabulary: spellings -> canonical names, and the regexes that find them."""
+
+    def __init__(self, rows: list) -> None:
+        self.canonical = {}
+        self.go = {}
+        for row in rows:
+            for spelling in [row["name"], *row.get("aliases", ())]:
+                self.canonical[spelling] = row["name"]
+            if row.get("go"):
+                self.go[row["go"]] = row["name"]
+        self.not_value = {r["name"]: re.compile(r["not_value"]) for r in rows if r.get("not_value")}
+        self.ollama_only = tuple(r["name"] for r in rows if r.get("ollama_only"))
+        self.ignored_by_v1 = tuple(r["name"] for r in rows if r.get("ignored_by_ollama_v1"))
+        names = "|".join(self.canonical)
+        self.keyed = re.compile(r"""(?<![\w.$])["']?(""" + names + r""")["']?\s*[:=](?!=)\s*([^,\n)}]*)""")
+        self.go_field = re.compile(r"\b(" + "|".join(self.go) + r")\s*:\s*([^,\n}]*)")
 
 
 class _Gitignore:
@@ -278,39 +332,100 @@ def _strip_strings(line: str) -> str:
     return _STR.sub('""', line)
 
 
-def _params(window: str, lang: str) -> dict:
+def _params(window: str, lang: str, named: Optional[dict] = None) -> dict:
+    """Request fields a call passes: ``key: value`` / ``key=value`` (keyword arguments alike), JS
+    shorthand properties, and the fields of a named object the call spreads or sends as its body
+    (``named``: name -> that object's statement, from the same file)."""
+    vocab = _tables()[2]
     found: dict[str, str] = {}
-    for key, val in _PARAM.findall(window):
-        found.setdefault(_CAMEL.get(key, key), val.strip())
+    for key, val in vocab.keyed.findall(window):
+        found.setdefault(vocab.canonical[key], val.strip())
     if lang == "go":
-        for key, val in _GO_PARAM.findall(window):
-            found.setdefault(_GO_MAP[key], val.strip())
+        for key, val in vocab.go_field.findall(window):
+            found.setdefault(vocab.go[key], val.strip())
+    blank = _blank_strings(window)
+    if lang == "js" and "{" in blank:
+        for item in _object_items(blank):
+            m = _SHORTHAND.fullmatch(item)
+            if m and m.group(1) in vocab.canonical:
+                found.setdefault(vocab.canonical[m.group(1)], m.group(1))
+    if named:
+        for groups in _NAMED_OBJECT.findall(blank):
+            name = next(g for g in groups if g)
+            for key, val in _params(named.get(name, ""), lang).items():
+                found.setdefault(key, val)
+    if "options" in found:
         for key, val in re.findall(r'"(num_ctx|num_predict|keep_alive)"\s*:\s*([^,\n}]*)', window):
             found.setdefault(key, val.strip())
+    for key, other in vocab.not_value.items():
+        if key in found and other.search(found[key]):
+            del found[key]
     return found
 
 
-def _int(v: Optional[str]) -> Optional[int]:
-    m = re.match(r"\s*(\d[\d_]*)", v or "")
-    return int(m.group(1).replace("_", "")) if m else None
+# A JS object item that is a bare name: a shorthand property ("{ model, context }").
+_SHORTHAND = re.compile(r"\s*([A-Za-z_$][\w$]*)\s*")
+# A named object whose fields a call sends: spread (...opts, **opts) or the JSON body
+# (json=payload, JSON.stringify(body), json.dumps(payload), body: payload).
+_NAMED_OBJECT = re.compile(r"(?:\.\.\.|\*\*)\s*([A-Za-z_$][\w$]*)|\bjson\s*=\s*([A-Za-z_]\w*)\s*[,)]|"
+                           r"\b(?:JSON\.stringify|json\.dumps)\(\s*([A-Za-z_$][\w$]*)\s*\)|"
+                           r"\bbody\s*:\s*([A-Za-z_$][\w$]*)\s*[,}]")
+# An assignment of an object to a name: const opts = {..., payload = {...}, kwargs = dict(...
+_OBJECT_ASSIGNMENT = re.compile(r"^[ \t]*(?:export\s+)?(?:(?:const|let|var)\s+)?([A-Za-z_$][\w$]*)\s*"
+                                r"(?::\s*[\w.$<>\[\]| ]+)?=\s*(?:\{|dict\s*\()", re.M)
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`')
 
 
-def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=()) -> dict:
-    p = _params(window, lang)
+def _blank_strings(text: str) -> str:
+    """The text with every string literal emptied (braces and commas inside strings do not count)."""
+    return _STRING_LITERAL.sub('""', text)
+
+
+def _object_items(src: str) -> list[str]:
+    """The top-level items of every ``{...}`` in ``src`` (strings already blanked)."""
+    items: list[str] = []
+    stack: list[tuple[str, int]] = []
+    for i, ch in enumerate(src):
+        if ch in "([{":
+            stack.append((ch, i + 1))
+        elif ch in ")]}":
+            if stack:
+                opener, start = stack.pop()
+                if opener == "{" and ch == "}":
+                    items.append(src[start:i])
+        elif ch == "," and stack and stack[-1][0] == "{":
+            items.append(src[stack[-1][1]:i])
+            stack[-1] = ("{", i + 1)
+    return items
+
+
+def _named_objects(text: str, lines: list[str], lang: str) -> dict:
+    """name -> the statement assigning an object literal (or dict(...)) to it, for every name the
+    file assigns one to; the first assignment wins."""
+    named: dict[str, str] = {}
+    for m in _OBJECT_ASSIGNMENT.finditer(text):
+        if m.group(1) not in named:
+            named[m.group(1)] = _window(lines, text.count("\n", 0, m.start()), lang)[1]
+    return named
+
+
+def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(), named=None) -> dict:
+    vocab = _tables()[2]
+    p = _params(window, lang, named)
     models = [m.split("/", 1)[1] if m.startswith(("ollama/", "ollama_chat/")) else m
               for m in list(extra_models) + _MODEL.findall(window)]
     models = list(dict.fromkeys(models))
     v1 = bool(endpoint and endpoint.startswith("/v1"))
-    ollama_params = [k for k in OLLAMA_ONLY if k in p]
+    ollama_params = [k for k in vocab.ollama_only if k in p]
     if v1:
-        ollama_params += [k for k in ("tool_choice", "max_completion_tokens") if k in p]
+        ollama_params += [k for k in vocab.ignored_by_v1 if k in p]
     fmt = p.get("format")
     fmt_kind = None
     if fmt is not None:
         fmt_kind = "json" if fmt.strip("'\" ") == "json" else "schema"
     if kind == "llamaindex" and "json_mode" in p and p["json_mode"].strip().lower() == "true":
         fmt_kind = fmt_kind or "json"
-    num_ctx = _int(p.get("num_ctx")) or _int(p.get("context_window"))
+    num_ctx = leading_int(p.get("num_ctx")) or leading_int(p.get("context_window"))
     if num_ctx is None and "options" in p:
         m = re.search(r"num_ctx['\"]?\s*[:=]\s*(\d+)", window)
         num_ctx = int(m.group(1)) if m else None
@@ -396,32 +511,38 @@ def _enclosing_http_call(lines: list[str], i: int, lang: str, prose: set[int]) -
     return None
 
 
-def scan_text(text: str, rel: str, lang: str) -> list[dict]:
-    lines = text.splitlines()
-    sites: list[dict] = []
-    covered: set[int] = set()
-
-    py_ollama = lang == "python" and re.search(r"^\s*(?:import\s+ollama\b|from\s+ollama\s+import)", text, re.M)
-    py_names = set()
+def _file_facts(text: str, lang: str) -> dict:
+    """What the whole file says: the ``facts`` of data/code_detectors.yaml for its language, plus
+    the names it imports from ollama and whether an OpenAI client in it points at Ollama."""
+    patterns = _tables()[0]
+    facts: dict = {name: bool((by_lang.get(lang) or by_lang.get("any")) and
+                              (by_lang.get(lang) or by_lang["any"]).search(text))
+                   for name, by_lang in patterns.items()}
+    names: set[str] = set()
     if lang == "python":
-        for m in re.finditer(r"^[ \t]*from\s+ollama\s+import\s+(?:\(([^)]*)\)|([\w \t,]+))", text, re.M):
-            py_names |= {n.split(" as ")[0].strip() for n in (m.group(1) or m.group(2)).split(",")}
-    js_ollama = lang == "js" and re.search(r"""from\s+['"]ollama(?:/browser)?['"]|require\(\s*['"]ollama['"]\s*\)""", text)
-    lc = re.search(r"langchain_ollama|langchain_community\.\w+\.ollama|langchain\.\w+\.ollama|@langchain/ollama|"
-                   r"@langchain/community/\w+/ollama|langchain_community\.(?:llms|chat_models|embeddings)\s+import[^\n]*Ollama",
-                   text)
-    li = re.search(r"llama_index\.(?:llms|embeddings)\.ollama|@llamaindex/ollama", text)
-    go_ollama = lang == "go" and "github.com/ollama/ollama/api" in text
-    prose = _prose_lines(text, lang)
-    openai_at_ollama = False
+        for m in _PY_IMPORTED.finditer(text):
+            names |= {n.split(" as ")[0].strip() for n in (m.group(1) or m.group(2)).split(",")}
+    facts["imported_names"] = names
+    facts["imports_client"] = bool({"Client", "AsyncClient"} & names)
+    facts["openai_at_ollama"] = False
     if lang in ("python", "js"):
         for m in _OPENAI_CTOR.finditer(text):
             seg = text[m.start(): m.start() + 600]
             close = seg.find(")")
             seg = seg[: close if close > 0 else 600]
             if re.search(r"11434|[Oo]llama|OLLAMA", seg):
-                openai_at_ollama = True
+                facts["openai_at_ollama"] = True
                 break
+    return facts
+
+
+def scan_text(text: str, rel: str, lang: str) -> list[dict]:
+    lines = text.splitlines()
+    sites: list[dict] = []
+    covered: set[int] = set()
+    facts = _file_facts(text, lang)
+    detectors = _tables()[1]
+    prose = _prose_lines(text, lang)
 
     # Identifiers holding an Ollama URL (OLLAMA_URL = "http://...:11434/api/generate"), and which
     # of them an HTTP call line uses: the call is the site, the constant is only its target.
@@ -436,16 +557,20 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
         for line in lines:
             if _HTTP_CALL.search(line):
                 used_vars |= {v for v in url_vars if re.search(rf"\b{re.escape(v)}\b", line)}
+    knows_ollama = any(facts[f] for f in ("ollama_sdk", "openai_at_ollama", "langchain", "llamaindex")) \
+        or bool(used_vars)
+    named: Optional[dict] = None        # objects assigned to names, read once a call needs them
 
     def add(i, kind, client, endpoint, models=()):
+        nonlocal named
+        if named is None:
+            named = _named_objects(text, lines, lang) if lang in ("python", "js") else {}
         end, window = _window(lines, i, lang)
-        sites.append(_site(rel, i + 1, end + 1, lang, kind, client, endpoint, window, models))
+        sites.append(_site(rel, i + 1, end + 1, lang, kind, client, endpoint, window, models, named))
         covered.update(range(i, end + 1))
 
     for i, line in enumerate(lines):
-        if lang != "doc" and not _PRE.search(line) and not (
-                (py_ollama or js_ollama or go_ollama or openai_at_ollama or lc or li or used_vars)
-                and "(" in line):
+        if lang != "doc" and not _PRE.search(line) and not (knows_ollama and "(" in line):
             continue
         if i in covered:
             continue
@@ -462,68 +587,15 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
         if am and am.group(1) in used_vars:
             covered.add(i)
             continue
-        if lang in ("python", "js"):
-            m = _LITELLM.search(line)
-            if m:
-                ep = "/api/chat" if m.group(1) == "ollama_chat" else "/api/generate"
-                add(i, "litellm", "litellm", ep, [m.group(2)])
-                continue
-            m = _MOD_CALL.search(line)
-            if m and (py_ollama or js_ollama):
-                add(i, "ollama_python" if lang == "python" else "ollama_js",
-                    f"ollama.{m.group(1)}", _ENDPOINT_OF_CALL[m.group(1)])
-                continue
-            if lang == "python" and (py_ollama and _PY_CLIENT.search(line)
-                                     and ("ollama." in line or {"Client", "AsyncClient"} & py_names)):
-                add(i, "ollama_python", "ollama.Client", None)
-                continue
-            if lang == "js" and js_ollama and _JS_CLIENT.search(line) and not lc:
-                add(i, "ollama_js", "new Ollama", None)
-                continue
-            m = _LANGCHAIN.search(line)
-            if m and lc:
-                cls = m.group(1)
-                ep = {"ChatOllama": "/api/chat", "OllamaLLM": "/api/generate"}.get(cls, "/api/embed")
-                add(i, "langchain", cls, ep)
-                continue
-            m = _BARE_OLLAMA_CLS.search(line)
-            if m and (li or lc):
-                if li:
-                    ep = "/api/embed" if m.group(1) == "OllamaEmbedding" else "/api/chat"
-                    add(i, "llamaindex", m.group(1), ep)
-                else:
-                    add(i, "langchain", m.group(1), "/api/generate")
-                continue
-            m = _OPENAI_CALL.search(line)
-            if m and openai_at_ollama:
-                what = re.sub(r"\s+", "", m.group(1))
-                ep = {"chat.completions": "/v1/chat/completions", "completions": "/v1/completions",
-                      "embeddings": "/v1/embeddings", "responses": "/v1/responses"}[what]
-                add(i, "openai_sdk", "openai", ep)
-                continue
-            if _OPENAI_CTOR.search(line) and openai_at_ollama:
-                add(i, "openai_sdk", "OpenAI", None)
-                continue
-            if py_ollama or js_ollama:
-                m = _METHOD_CALL.search(line)
-                if m and not _OPENAI_CALL.search(line):
-                    add(i, "ollama_python" if lang == "python" else "ollama_js",
-                        f"client.{m.group(1)}", _ENDPOINT_OF_CALL[m.group(1)])
-                    continue
-            if lang == "python" and py_names:
-                m = _BARE_CALL.search(line)
-                if m and m.group(1) in py_names:
-                    add(i, "ollama_python", m.group(1), _ENDPOINT_OF_CALL[m.group(1)])
-                    continue
-        if lang == "go" and go_ollama:
-            if _GO_CLIENT.search(line):
-                add(i, "ollama_go", "api." + _GO_CLIENT.search(line).group(1), None)
-                continue
-            m = _GO_CALL.search(line)
-            if m:
-                ep = _ENDPOINT_OF_CALL.get(m.group(1).lower())
-                add(i, "ollama_go", "client." + m.group(1), ep)
-                continue
+        for det in detectors:
+            found = det.match(line, lang, facts)
+            if found:
+                add(i, *found)
+                break
+        else:
+            found = None
+        if found:
+            continue
         m = _URL.search(line)
         if m:
             # The first URL naming an endpoint wins (a host-only URL may precede it on the line).
@@ -538,7 +610,7 @@ def scan_text(text: str, rel: str, lang: str) -> list[dict]:
                 add(start, "raw_http", _http_client(_window(lines, start, lang)[1], text), ep)
             elif start is not None:
                 covered.add(i)
-            elif ep and ep.startswith("/v1") and openai_at_ollama:
+            elif ep and ep.startswith("/v1") and facts["openai_at_ollama"]:
                 covered.add(i)      # base_url of an OpenAI client already reported
             else:
                 sites.append(_config(rel, i, lang, line))

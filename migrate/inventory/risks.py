@@ -61,7 +61,9 @@ def _keep_alive(inv):
 
 
 def _generate_context(inv):
-    s = _sites(inv, lambda s: "context" in s.get("ollama_params", []) and s.get("endpoint") == "/api/generate")
+    # /api/generate is the only endpoint that takes it; a call whose URL the scan could not resolve
+    # (endpoint None) may be one.
+    s = _sites(inv, lambda s: "context" in s.get("ollama_params", []) and s.get("endpoint") in ("/api/generate", None))
     return (_loc(s), {"n": len(s)}) if s else None
 
 
@@ -204,8 +206,10 @@ RULES: list[Rule] = [
      "the engine: queue limits, per-tenant policy, backpressure and queue metrics (rejection checklist: "
      "concurrency safety)."),
     ("generate-context-stateful", "high", _generate_context,
-     "/api/generate with 'context' is stateful and has no OpenAI equivalent: rewrite these calls to "
-     "chat messages that carry the history."),
+     "{n} call(s) pass 'context', Ollama's legacy conversation state (the token array /api/generate "
+     "returns and takes back). No OpenAI-compatible API has it: engines ignore the field, so after "
+     "migration these conversations silently lose their history. Send the history as chat messages "
+     "(/v1/chat/completions) and test multi-turn flows before cut-over."),
     ("tool-choice-ignored", "high", _tool_choice_v1,
      "tool_choice={values} is ignored by Ollama's /v1 today but enforced by vLLM/SGLang: expect forced "
      "tool calls; start the engine with a tool parser (--enable-auto-tool-choice --tool-call-parser ...) "
