@@ -194,7 +194,7 @@ def test_latency_histogram_after_cap(monkeypatch):
     from migrate.inventory.logs import stats
     monkeypatch.setattr(stats, "EXACT_LATENCY_CAP", 100)
     lat = stats._Latency()
-    lat.extend([float(i) for i in range(1, 1001)])
+    lat.extend([[float(i) for i in range(1, 1001)]])
     s = lat.summary()
     assert s["exact"] is False and s["count"] == 1000 and s["max_s"] == 1000.0
     assert s["p50_s"] == pytest.approx(500, rel=0.02)

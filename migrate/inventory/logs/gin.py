@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections import Counter
-from itertools import compress, repeat
+from collections import Counter, deque
+from itertools import compress, islice, repeat
 from operator import add, itemgetter, mul, ne, sub
 from typing import NamedTuple, Optional
 
@@ -45,12 +45,14 @@ _LAT_BYTES = b" 0123456789.\nnumsh" + b"".join(_MICRO)
 # Single-unit durations become decimal exponents ("6.2826ms" -> "6.2826e-3"), so one float() per
 # value reads them, the same float both ways.
 _UNIT_EXP = {"ns": "e-9", "us": "e-6", "µs": "e-6", "μs": "e-6", "ms": "e-3", "s": ""}
-# Longest unit first ("ms " before "s "); bytes end the column (" |" became " \n" in the join).
-# Each with one byte that only it has, found with a fast single-byte scan before the replace.
-_COL_UNITS = tuple((u[0].encode()[-1:], (u + " \n").encode(), (e + "\n").encode())
-                   for u, e in sorted(_UNIT_EXP.items(), key=lambda ue: -len(ue[0].encode())))
+# Every value ends in "s " (" |" became " \n" in the join). Each unit becomes a decimal exponent of
+# the same length ("ms \n" -> "e-3\n", "s \n" -> "e0\n"), the cheap kind of replace; each unit is
+# looked for first by a byte only it has (a fast single-byte scan). Longest units first.
+_COL_UNITS = tuple((u.encode()[-1:], (u + "s \n").encode(), (e + " " * (len(u.encode()) + 2 - len(e)) + "\n").encode())
+                   for u, e in (("µ", "e-6"), ("μ", "e-6"), ("n", "e-9"), ("u", "e-6"), ("m", "e-3"), ("", "e0")))
+assert all(len(unit) == len(exp) for _, unit, exp in _COL_UNITS)
 _COMPOUND_RE = re.compile(r"[0-9.]+[a-zµμ]+(?:[0-9.]+[a-zµμ]+)*")
-_WHOLE_SECONDS = re.compile(rb" *(?:([0-9]+)h)?([0-9]+)m([0-9]+)")     # b"  1h24m39" (its "s " gone)
+_WHOLE_SECONDS = re.compile(rb" *(?:([0-9]+)h)?([0-9]+)m([0-9]+)e0")   # b"  1h24m39e0" (was "1h24m39s ")
 _DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
 _DUR_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _COMPOUND: dict[str, float] = {}            # "5m8s" -> seconds: long requests repeat few values
@@ -59,16 +61,24 @@ CACHE_MAX = 50_000                          # distinct column values remembered 
 
 
 class Access(NamedTuple):
-    """Access lines of one block as columns: per-line path and latency; their end seconds as runs
-    of consecutive lines (``seconds[i]`` for the next ``run_lengths[i]`` lines; None when the
-    timestamp is no calendar date); counts by (path, status, method) and by client."""
+    """Access lines of one block: latencies in line order, and again by path (each path's values in
+    one or more lists, the order within a path is of no consequence); their end seconds as runs of
+    consecutive lines (``seconds[i]`` for the next ``run_lengths[i]`` lines; None when the timestamp
+    is no calendar date); counts by (path, status, method) and by client."""
     count: int
     by_key: Counter
     by_client: Counter
-    paths: list
     latencies: list
+    by_path: dict
     seconds: list
     run_lengths: list
+
+
+def _grouped(keys: list, values: list) -> dict:
+    """key -> the values of its lines (first-seen order), with no Python-level loop per line."""
+    groups: dict = {k: [] for k in dict.fromkeys(keys)}
+    deque(map(list.append, map(groups.__getitem__, keys), values), maxlen=0)
+    return groups
 
 
 def parse_go_duration(text: str) -> Optional[float]:
@@ -122,13 +132,24 @@ def latency_column(col: list) -> Optional[list]:
     for mark, unit, exp in _COL_UNITS:
         if mark in j:
             j = j.replace(unit, exp)
-    if b"m" not in j:
-        try:
-            return list(map(float, j.split(b"\n")[:-1]))
-        except ValueError:
+    if j.count(b"e") != len(col):   # every value got exactly one exponent: each ended in "s "
+        return None
+    if b"m" in j:
+        j = _compounds(j)
+        if j is None:
             return None
-    # Compounds: "5m8s " lost its "s " above (b"5m8"): each becomes its value in seconds (read
-    # once per distinct padded token). Any other m or h is no Go output: the column way refuses it.
+    toks = j.split(b"\n")
+    toks.pop()
+    try:
+        return list(map(float, toks))
+    except ValueError:
+        return None
+
+
+def _compounds(j: bytes) -> Optional[bytes]:
+    """Each compound ("5m8s " became b"5m8e0") replaced by its value in seconds, read once per
+    distinct padded token; None if an m or h is anything else (no Go output: the column way
+    refuses it)."""
     cache = _COMPOUND_TOKENS
     if len(cache) > 100_000:
         cache.clear()
@@ -144,10 +165,9 @@ def latency_column(col: list) -> Optional[list]:
             if whole:
                 h, m, sec = whole.groups()
                 value = int(h or 0) * 3600 + int(m) * 60 + int(sec)
-            else:
-                text = tok.decode("utf-8", "replace").lstrip(" ") + "s"
-                ok = not tok.endswith(b" ") and _COMPOUND_RE.fullmatch(text)
-                value = _compound(text) if ok else None
+            elif tok.endswith(b"e0"):
+                text = tok[:-2].decode("utf-8", "replace").lstrip(" ") + "s"
+                value = _compound(text) if _COMPOUND_RE.fullmatch(text) else None
             cache[tok] = value = b"" if value is None else repr(float(value)).encode()
         if not value:
             return None
@@ -155,10 +175,7 @@ def latency_column(col: list) -> Optional[list]:
         done = end
         pos = find(b"m", end)
     parts.append(j[done:])
-    try:
-        return list(map(float, b"".join(parts).split(b"\n")[:-1]))
-    except ValueError:
-        return None
+    return b"".join(parts)
 
 
 _INDEXES = list(range(1 << 14))     # ready-made ints: indexing a block allocates none
@@ -172,7 +189,7 @@ def indexes(n: int):
 def _runs(col) -> tuple[list, list]:
     """Runs of equal consecutive values: (first index of each run, run lengths)."""
     n = len(col)
-    cuts = list(compress(indexes(n)[1:], map(ne, col[1:], col)))
+    cuts = list(compress(indexes(n)[1:], map(ne, islice(col, 1, None), col)))
     starts = [0] + cuts
     cuts.append(n)
     return starts, list(map(sub, cuts, starts))
@@ -255,11 +272,14 @@ class GinParser:
         new = set(run_tails).difference(ts_map)
         if new and not self._new_timestamps(new):
             return None
-        # (request, status) counts: all requests, then those not "200" (few) exactly.
-        by_request = Counter(c4)
+        lats = latency_column(c2)
+        if lats is None:
+            return None
+        # (request, status) counts: all requests (their latency groups), then those not "200" (few).
+        by_request = _grouped(c4, lats)
         other = list(map(ne, c1, repeat(_STATUS_200)))
         pairs = Counter(zip(compress(c4, other), compress(c1, other))) if any(other) else Counter()
-        left = by_request.copy()
+        left = {r: len(vals) for r, vals in by_request.items()}
         by_key: Counter = Counter()
         req_get = self._req.get
         for (r, st), c in pairs.items():
@@ -281,15 +301,14 @@ class GinParser:
                 if not m:
                     return None
                 ip_map[ip] = m.group(1).decode()
-        lats = latency_column(c2)
-        if lats is None:
-            return None
         by_client: Counter = Counter()
         for ip, c in ips.items():
             by_client[ip_map[ip]] += c
         path_map = self._path
-        batch = Access(n, by_key, by_client, list(map(path_map.__getitem__, c4)), lats,
-                       list(map(ts_map.__getitem__, run_tails)), lengths)
+        by_path: dict = {}
+        for r, vals in by_request.items():
+            by_path.setdefault(path_map[r], []).append(vals)
+        batch = Access(n, by_key, by_client, lats, by_path, list(map(ts_map.__getitem__, run_tails)), lengths)
         if len(ts_map) > 4096:          # timestamps move on: old seconds are not seen again
             ts_map.clear()
         if max(len(self._req), len(ip_map)) > CACHE_MAX:
@@ -301,6 +320,7 @@ class GinParser:
         """Access lines as GIN_RE groups (time, status, number, unit, compound rest, ip, method, path)."""
         ts_col, st_col, num_col, unit_col, rest_col, ip_col, m_col, p_col = zip(*found)
         starts, lengths = _runs(ts_col)
-        return Access(len(found), Counter(zip(p_col, st_col, m_col)), Counter(ip_col), list(p_col),
-                      list(map(_seconds, num_col, unit_col, rest_col)),
+        lats = list(map(_seconds, num_col, unit_col, rest_col))
+        return Access(len(found), Counter(zip(p_col, st_col, m_col)), Counter(ip_col), lats,
+                      {p: [vals] for p, vals in _grouped(p_col, lats).items()},
                       [self.seconds(ts_col[i]) for i in starts], lengths)

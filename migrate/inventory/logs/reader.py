@@ -20,6 +20,7 @@ BINARY_PROBE = 8192
 # Terminal colours (gin colours status and method when stdout is a TTY).
 COLOURS = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 COLOURS_BYTES = re.compile(COLOURS.pattern.encode())
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def iter_log_paths(path: str) -> Iterator[str]:
@@ -78,8 +79,9 @@ def blocks(stream: IO[bytes]) -> Iterator[Optional[bytes]]:
         pending_cr = block.endswith(b"\r")
         if pending_cr:
             block = block[:-1]
-        if b"\r" in block:
-            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\r" in block:         # CRLF (Windows): drop the CRs; a lone CR (rare) is a newline
+            block = (block.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if _LONE_CR.search(block)
+                     else block.replace(b"\r", b""))
         if skipping:
             cut = block.find(b"\n")
             if cut < 0:

@@ -33,11 +33,15 @@ _TINY = 1e-12                       # below Go's 1ns resolution: stands for a 0s
 _TINY_BUCKET = math.floor(math.log2(_TINY) / _HIST_RATIO_2)
 
 
-def _buckets(vals):
-    """Histogram bucket of each latency, lazily, with no Python-level call per value."""
-    if min(vals) < _TINY:
-        vals = map(max, vals, repeat(_TINY))
-    return map(math.floor, map(truediv, map(math.log2, vals), repeat(_HIST_RATIO_2)))
+def _count_buckets(vals: list, hist: Counter) -> None:
+    """Add each latency's histogram bucket to ``hist``, with no Python-level call per value."""
+    nonzero = list(filter(None, vals))          # 0s latencies count in the lowest bucket
+    if nonzero:
+        if min(nonzero) < _TINY:
+            nonzero = list(map(max, nonzero, repeat(_TINY)))
+        hist.update(map(math.floor, map(truediv, map(math.log2, nonzero), repeat(_HIST_RATIO_2))))
+    if len(nonzero) < len(vals):
+        hist[_TINY_BUCKET] += len(vals) - len(nonzero)
 
 
 class _Latency:
@@ -52,21 +56,22 @@ class _Latency:
         self.total = 0.0
         self.max = 0.0
 
-    def extend(self, vals: list) -> None:
-        if not vals:
-            return
+    def extend(self, lists: list) -> None:
+        """Add latencies given as lists; exactly-rounded sums make their order of no consequence."""
+        vals = lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
         self.count += len(vals)
-        self.total += sum(vals)
+        self.total += math.fsum(vals)
         m = max(vals)
         if m > self.max:
             self.max = m
         if self.values is not None:
             self.values += vals
             if len(self.values) >= EXACT_LATENCY_CAP:
-                self.hist = Counter(_buckets(self.values))
+                self.hist = Counter()
+                _count_buckets(self.values, self.hist)
                 self.values = None
         else:
-            self.hist.update(_buckets(vals))
+            _count_buckets(vals, self.hist)
 
     def percentiles(self, qs: tuple) -> list:
         if not self.count:
@@ -223,16 +228,13 @@ class LogStats:
         self.requests += batch.count
         self._by_key.update(batch.by_key)
         self.clients.update(batch.by_client)
-        paths, lats = batch.paths, batch.latencies
         latency = self.latency
-        groups = {p: [] for p in dict.fromkeys(paths)}     # first-seen order
-        # Each latency appended to its path's list without a Python-level loop.
-        deque(map(list.append, map(groups.__getitem__, paths), lats), maxlen=0)
-        for p, vals in groups.items():
+        for p, lists in batch.by_path.items():
             lat = latency.get(p)
             if lat is None:
                 lat = latency[p] = _Latency()
-            lat.extend(vals)
+            lat.extend(lists)
+        lats = batch.latencies
         secs, lengths = batch.seconds, batch.run_lengths
         if None in secs:            # no calendar date: counted, but not placed in time
             dated = list(map(is_not, secs, repeat(None)))
@@ -245,14 +247,17 @@ class LogStats:
         """Per-second/per-minute accounting of requests given as latencies and their end seconds
         (``secs[i]`` for the next ``lengths[i]`` requests)."""
         busy, per_minute = self._busy, self.per_minute
-        slow = list(compress(indexes(len(lats)), map(lt, repeat(IN_LOGGED_SECOND), lats)))
+        is_slow = list(map(lt, repeat(IN_LOGGED_SECOND), lats))
+        slow = list(compress(indexes(len(lats)), is_slow))
         inside = lats.copy()
         deque(map(inside.__setitem__, slow, repeat(IN_LOGGED_SECOND)), maxlen=0)
+        slow_in_run = []
         a = 0
         for e, k in zip(secs, lengths):
             minute = e // 60
             per_minute[minute] = per_minute.get(minute, 0) + k
             busy[e] = busy.get(e, 0.0) + sum(inside[a:a + k])
+            slow_in_run.append(sum(is_slow[a:a + k]))
             a += k
         lo, hi = min(secs), max(secs)
         if self.first_ts is None or lo < self.first_ts:
@@ -260,9 +265,8 @@ class LogStats:
         if self.last_ts is None or hi > self.last_ts:
             self.last_ts = hi
         if slow:
-            ends = list(chain.from_iterable(map(repeat, secs, lengths)))
-            ends = list(map(ends.__getitem__, slow))
-            starts = list(map(sub, ends, map(sub, map(lats.__getitem__, slow), repeat(IN_LOGGED_SECOND))))
+            ends = list(chain.from_iterable(map(repeat, secs, slow_in_run)))
+            starts = list(map(sub, ends, map(sub, compress(lats, is_slow), repeat(IN_LOGGED_SECOND))))
             first = list(map(math.floor, starts))
             folded = self._folded_before
             if folded is not None and min(first) < folded:
