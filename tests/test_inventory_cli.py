@@ -1,4 +1,5 @@
 """`migrate inventory` end to end: sources, exit codes, partial inventories, schema-valid output."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ def _dead_url() -> str:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()           # nothing listens there now: connection refused
+    s.close()  # nothing listens there now: connection refused
     return f"http://127.0.0.1:{port}"
 
 
@@ -46,28 +47,45 @@ def test_every_source_failing_exits_3():
 
 def test_unreachable_ollama_with_logs_is_partial(tmp_path):
     out = tmp_path / "inventory.json"
-    r = _run("--ollama", _dead_url(), "--logs", str(realdata_dir() / TRUNC_LOG),
-             "--logs", str(realdata_dir() / BUSY_LOG), "--code", str(APP), "-o", str(out))
+    r = _run(
+        "--ollama",
+        _dead_url(),
+        "--logs",
+        str(realdata_dir() / TRUNC_LOG),
+        "--logs",
+        str(realdata_dir() / BUSY_LOG),
+        "--code",
+        str(APP),
+        "-o",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     assert "warning: Ollama at" in r.output
     inv = json.loads(out.read_text())
     jsonschema.validate(inv, load_schema())
     assert inv["sources"]["ollama"]["ok"] is False
     assert inv["traffic"]["truncation_events"] == 1
-    assert inv["profile"]["context_need"] == 32768     # largest num_ctx in code beats the 5065-token prompt
+    assert inv["profile"]["context_need"] == 32768  # largest num_ctx in code beats the 5065-token prompt
     ids = {x["id"]: x for x in inv["risks"]}
     assert "limit 2048" in ids["silent-truncation"]["fix"] and ">= 5065" in ids["silent-truncation"]["fix"]
     assert "4 times" in ids["queue-full-503"]["fix"]
     assert ids["tool-choice-ignored"]["evidence"] == ["py/openai_compat.py:7 (openai_sdk)"]
     assert ids["generate-context-stateful"]["evidence"] == ["py/raw_requests.py:8 (raw_http)"]
     assert {"format-json", "keep-alive-no-equivalent", "temperature-default-v1"} <= set(ids)
-    assert not list(tmp_path.glob(".inventory.*"))      # atomic write left no temp file
+    assert not list(tmp_path.glob(".inventory.*"))  # atomic write left no temp file
 
 
 def test_json_mode_prints_one_document():
     r = CliRunner().invoke(
-        main, ["inventory", "--no-ollama", "--json", "--logs",
-               str(realdata_dir() / "ollama_log_v0.5.x_2025-02_runner-started_GIN500_issue8983.log")])
+        main,
+        [
+            "inventory",
+            "--no-ollama",
+            "--json",
+            "--logs",
+            str(realdata_dir() / "ollama_log_v0.5.x_2025-02_runner-started_GIN500_issue8983.log"),
+        ],
+    )
     assert r.exit_code == 0
     inv = json.loads(r.stdout)
     assert inv["traffic"]["by_status"] == {"200": 1, "500": 2}
@@ -78,43 +96,61 @@ def test_log_directory_and_stdin(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
     (d / "a.log").write_text((realdata_dir() / TRUNC_LOG).read_text())
-    r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--json", "--logs", str(d),
-                                                  "--logs", "-"],
-                                           input=(realdata_dir() / BUSY_LOG).read_text())
+    r = CliRunner().invoke(
+        main,
+        ["inventory", "--no-ollama", "--json", "--logs", str(d), "--logs", "-"],
+        input=(realdata_dir() / BUSY_LOG).read_text(),
+    )
     assert r.exit_code == 0, r.stderr
     inv = json.loads(r.stdout)
     assert inv["traffic"]["requests"] == 1 and inv["traffic"]["queue_full_events"] == 4
 
 
 def _exchange(prompt_tokens, completion_tokens, stream, start, end, tools=False, fmt=False):
-    req = ChatRequest(model="llama3.1:8b", messages=[Message(role="user", content="hi")], stream=stream,
-                      tools=[{"type": "function", "function": {"name": "f"}}] if tools else [],
-                      response_format=ResponseFormat(type="json") if fmt else None)
-    return Exchange(request=req, protocol="ollama", usage=Usage(prompt_tokens, completion_tokens, True),
-                    timings=Timings(sent=start, end=end))
+    req = ChatRequest(
+        model="llama3.1:8b",
+        messages=[Message(role="user", content="hi")],
+        stream=stream,
+        tools=[{"type": "function", "function": {"name": "f"}}] if tools else [],
+        response_format=ResponseFormat(type="json") if fmt else None,
+    )
+    return Exchange(
+        request=req,
+        protocol="ollama",
+        usage=Usage(prompt_tokens, completion_tokens, True),
+        timings=Timings(sent=start, end=end),
+    )
 
 
 def test_capture_profile(tmp_path):
     cap = tmp_path / "cap.jsonl"
-    exs = [_exchange(100 * i, 10 * i, stream=i % 2 == 0, start=float(i), end=float(i) + 2.5,
-                     tools=i == 3, fmt=i == 4) for i in range(1, 21)]
+    exs = [
+        _exchange(100 * i, 10 * i, stream=i % 2 == 0, start=float(i), end=float(i) + 2.5, tools=i == 3, fmt=i == 4)
+        for i in range(1, 21)
+    ]
     cap.write_text("\n".join(json.dumps(e.to_dict()) for e in exs) + "\nnot json\n")
     c = parse_capture(str(cap))
     assert c["exchanges"] == 20 and c["invalid_lines"] == 1
     assert c["prompt_tokens"]["p95"] == 1900 and c["output_tokens"]["p95"] == 190
     assert c["streaming_share"] == 0.5 and c["tool_share"] == 0.05 and c["structured_share"] == 0.05
-    assert c["peak_concurrency"] == 3            # each lasts 2.5 s, one starts every second
+    assert c["peak_concurrency"] == 3  # each lasts 2.5 s, one starts every second
     r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--json", "--capture", str(cap)])
     assert r.exit_code == 0, r.stderr
     p = json.loads(r.stdout)["profile"]
-    assert (p["p95_prompt_tokens"], p["p95_output_tokens"], p["streaming_share"], p["tools"], p["structured"]) == \
-        (1900, 190, 0.5, True, True)
+    assert (p["p95_prompt_tokens"], p["p95_output_tokens"], p["streaming_share"], p["tools"], p["structured"]) == (
+        1900,
+        190,
+        0.5,
+        True,
+        True,
+    )
     assert p["context_need"] == 2000 + 200
 
 
 def test_human_summary_has_tables():
-    r = CliRunner().invoke(main, ["inventory", "--no-ollama", "--code", str(APP), "--logs",
-                                                  str(realdata_dir() / TRUNC_LOG)])
+    r = CliRunner().invoke(
+        main, ["inventory", "--no-ollama", "--code", str(APP), "--logs", str(realdata_dir() / TRUNC_LOG)]
+    )
     assert r.exit_code == 0
     for title in ("Traffic", "Usage sites", "Workload profile", "Migration risks"):
         assert title in r.stdout

@@ -1,4 +1,5 @@
 """Captured exchanges (JSONL, one ``Exchange.to_dict()`` per line) -> workload distributions."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def parse_capture(path: str) -> dict:
             protocols[ex.protocol or "?"] = protocols.get(ex.protocol or "?", 0) + 1
             streamed += bool(req.stream)
             tools += bool(req.tools) or bool(ex.tool_calls)
-            fmt = ((req.extras.get("ollama") or {}).get("format") if req.extras else None)
+            fmt = (req.extras.get("ollama") or {}).get("format") if req.extras else None
             structured += bool((req.response_format and req.response_format.type != "text") or fmt)
             errors += ex.error is not None
             if ex.usage.reported and ex.usage.prompt_tokens is not None:
@@ -53,15 +54,28 @@ def parse_capture(path: str) -> dict:
             if t.start is not None and t.end is not None:
                 intervals.append((t.start, t.end))
     return {
-        "path": path, "exchanges": n, "invalid_lines": invalid, "errors": errors,
-        "models": models, "endpoints": endpoints, "protocols": protocols,
+        "path": path,
+        "exchanges": n,
+        "invalid_lines": invalid,
+        "errors": errors,
+        "models": models,
+        "endpoints": endpoints,
+        "protocols": protocols,
         "streaming_share": round(streamed / n, 4) if n else None,
         "tool_share": round(tools / n, 4) if n else None,
         "structured_share": round(structured / n, 4) if n else None,
-        "prompt_tokens": {"count": len(prompt), "p50": _pct(prompt, 50), "p95": _pct(prompt, 95),
-                          "max": max(prompt) if prompt else None},
-        "output_tokens": {"count": len(output), "p50": _pct(output, 50), "p95": _pct(output, 95),
-                          "max": max(output) if output else None},
+        "prompt_tokens": {
+            "count": len(prompt),
+            "p50": _pct(prompt, 50),
+            "p95": _pct(prompt, 95),
+            "max": max(prompt) if prompt else None,
+        },
+        "output_tokens": {
+            "count": len(output),
+            "p50": _pct(output, 50),
+            "p95": _pct(output, 95),
+            "max": max(output) if output else None,
+        },
         "max_num_ctx": max(ctx) if ctx else None,
         "peak_concurrency": _peak(intervals),
     }
@@ -71,8 +85,7 @@ def _peak(intervals: list[tuple[float, float]]) -> Optional[int]:
     """Largest number of exchanges in flight at once (same-process monotonic clocks)."""
     if not intervals:
         return None
-    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1]))
     cur = peak = 0
     for _, d in events:
         cur += d

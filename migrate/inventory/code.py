@@ -9,6 +9,7 @@ an HTTP call's statement; elsewhere (assignments, env-var defaults) it is a ``co
 What a line means (an SDK call, a framework class, a URL, a setting) is the detector table in
 ``migrate/data/code_detectors.yaml``: the first detector that matches a line reports it.
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,23 +20,68 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..datafiles import package_data
+from .numbers import leading_int
 
 MAX_FILE_BYTES = 1_000_000
 MAX_WINDOW_LINES = 40
 
-SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "vendor", "third_party", "third-party", ".venv",
-             "venv", "env", "site-packages", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache",
-             "dist", "build", ".next", ".nuxt", "bower_components", ".idea", ".vscode", "target",
-             ".terraform", ".cache"}
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "vendor",
+    "third_party",
+    "third-party",
+    ".venv",
+    "venv",
+    "env",
+    "site-packages",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    "dist",
+    "build",
+    ".next",
+    ".nuxt",
+    "bower_components",
+    ".idea",
+    ".vscode",
+    "target",
+    ".terraform",
+    ".cache",
+}
 
 LANG_BY_EXT = {
-    ".py": "python", ".pyi": "python", ".ipynb": "python",
-    ".js": "js", ".mjs": "js", ".cjs": "js", ".jsx": "js", ".ts": "js", ".tsx": "js", ".mts": "js",
-    ".cts": "js", ".go": "go",
-    ".sh": "shell", ".bash": "shell", ".zsh": "shell",
-    ".env": "config", ".yaml": "config", ".yml": "config", ".toml": "config", ".ini": "config",
-    ".cfg": "config", ".conf": "config", ".json": "config", ".properties": "config",
-    ".md": "doc", ".txt": "doc", ".rst": "doc", ".adoc": "doc",
+    ".py": "python",
+    ".pyi": "python",
+    ".ipynb": "python",
+    ".js": "js",
+    ".mjs": "js",
+    ".cjs": "js",
+    ".jsx": "js",
+    ".ts": "js",
+    ".tsx": "js",
+    ".mts": "js",
+    ".cts": "js",
+    ".go": "go",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".zsh": "shell",
+    ".env": "config",
+    ".yaml": "config",
+    ".yml": "config",
+    ".toml": "config",
+    ".ini": "config",
+    ".cfg": "config",
+    ".conf": "config",
+    ".json": "config",
+    ".properties": "config",
+    ".md": "doc",
+    ".txt": "doc",
+    ".rst": "doc",
+    ".adoc": "doc",
 }
 
 # Stage 1: does the file mention Ollama at all? (the same pattern the grep baseline uses)
@@ -44,15 +90,21 @@ _PRE = re.compile(PREFILTER)
 
 # A bare API path counts when it starts a string or follows an interpolation: "/api/chat",
 # f"{host}/api/chat", `${host}/api/chat`, host + "/api/chat", Sprintf("%s/api/chat").
-_URL = re.compile(r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|"""
-                  r"""(?:["'`}]|%s)(?:/api/(?:chat|generate|embed|embeddings|tags|show|ps|pull)|/v1/chat/completions)"""
-                  r"""(?=["'`?])""")
-_HTTP_CALL = re.compile(r"\brequests\s*\.\s*(post|get|request)|\bhttpx\b|\baiohttp\b|\bsession\s*\.\s*(post|get)|"
-                        r"\bfetch\s*\(|\baxios\b|\bhttp\s*\.\s*(Post|Get|NewRequest)|\burllib\b|\bcurl\b|"
-                        r"\b\w*(?:[Cc]lient|[Ss]ession)\s*\.\s*(post|get|request|stream)\s*\(|\bwget\b|\bInvoke-RestMethod\b")
+_URL = re.compile(
+    r"""(?:https?://)?[\w.\-\[\]]*:11434(?:/[^\s'"`),]*)?|"""
+    r"""(?:["'`}]|%s)(?:/api/(?:chat|generate|embed|embeddings|tags|show|ps|pull)|/v1/chat/completions)"""
+    r"""(?=["'`?])"""
+)
+_HTTP_CALL = re.compile(
+    r"\brequests\s*\.\s*(post|get|request)|\bhttpx\b|\baiohttp\b|\bsession\s*\.\s*(post|get)|"
+    r"\bfetch\s*\(|\baxios\b|\bhttp\s*\.\s*(Post|Get|NewRequest)|\burllib\b|\bcurl\b|"
+    r"\b\w*(?:[Cc]lient|[Ss]ession)\s*\.\s*(post|get|request|stream)\s*\(|\bwget\b|\bInvoke-RestMethod\b"
+)
 _ENV_READ = re.compile(r"\b(OLLAMA_HOST|OLLAMA_BASE_URL|OLLAMA_API_BASE|OLLAMA_URL)\b")
-_SETTING = re.compile(r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE|ANTHROPIC_BASE_URL|"""
-                      r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)""")
+_SETTING = re.compile(
+    r"""^\s*(?:export\s+|-\s+)?["']?(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE|ANTHROPIC_BASE_URL|"""
+    r"""base_url|baseUrl|api_base|host)["']?\s*[:=]\s*["']?([^"'\s#]*)"""
+)
 _MENTION = re.compile(r"11434|[Oo]llama|OLLAMA")
 
 _MODEL = re.compile(r"""\b(?:model|model_name|modelName|Model)["']?\s*[:=]\s*["']([^"'\s]+)["']""")
@@ -63,7 +115,7 @@ class _Gitignore:
     trailing ``/`` for directories, nested ``.gitignore`` files."""
 
     def __init__(self) -> None:
-        self.rules: list[tuple[str, bool, bool, re.Pattern]] = []   # (base, negate, dir_only, rx)
+        self.rules: list[tuple[str, bool, bool, re.Pattern]] = []  # (base, negate, dir_only, rx)
 
     def add_file(self, path: str, base: str) -> None:
         try:
@@ -95,7 +147,7 @@ class _Gitignore:
             if base:
                 if not rel.startswith(base + "/"):
                     continue
-                sub = rel[len(base) + 1:]
+                sub = rel[len(base) + 1 :]
             else:
                 sub = rel
             if rx.search(sub):
@@ -124,7 +176,7 @@ def _glob_to_rx(glob: str) -> str:
             if j < 0:
                 out.append(re.escape(c))
             else:
-                out.append("[" + glob[i + 1:j].replace("!", "^", 1) + "]")
+                out.append("[" + glob[i + 1 : j].replace("!", "^", 1) + "]")
                 i = j
         else:
             out.append(re.escape(c))
@@ -136,8 +188,12 @@ def _language(name: str) -> Optional[str]:
     lower = name.lower()
     if lower.startswith(".env") or lower.endswith(".env"):
         return "config"
-    if lower == "dockerfile" or lower.startswith("dockerfile.") or lower.startswith("docker-compose") \
-            or lower.startswith("compose."):
+    if (
+        lower == "dockerfile"
+        or lower.startswith("dockerfile.")
+        or lower.startswith("docker-compose")
+        or lower.startswith("compose.")
+    ):
         return "config"
     if lower in ("makefile", "procfile"):
         return "shell"
@@ -178,9 +234,13 @@ def iter_files(root: str, stats: dict):
 
 
 def scan_code(root: str, max_bytes: int = MAX_FILE_BYTES) -> dict:
-    stats = {"root": root, "files_scanned": 0, "files_matched": 0, "bytes_scanned": 0,
-             "skipped": {"vendored": 0, "gitignored": 0, "generated": 0, "binary": 0, "huge": 0,
-                         "unreadable": 0}}
+    stats = {
+        "root": root,
+        "files_scanned": 0,
+        "files_matched": 0,
+        "bytes_scanned": 0,
+        "skipped": {"vendored": 0, "gitignored": 0, "generated": 0, "binary": 0, "huge": 0, "unreadable": 0},
+    }
     sites: list[dict] = []
     for path, rel, lang in iter_files(root, stats):
         try:
@@ -231,7 +291,7 @@ def _window(lines: list[str], i: int, lang: str) -> tuple[int, str]:
         j = i
         while j + 1 < len(lines) and lines[j].rstrip().endswith("\\") and j - i < MAX_WINDOW_LINES:
             j += 1
-        return j, "\n".join(lines[i:j + 1])
+        return j, "\n".join(lines[i : j + 1])
     depth, opened, j = 0, False, i
     while j < len(lines) and j - i < MAX_WINDOW_LINES:
         for ch in _strip_strings(lines[j]):
@@ -244,7 +304,7 @@ def _window(lines: list[str], i: int, lang: str) -> tuple[int, str]:
             break
         j += 1
     j = min(j, len(lines) - 1)
-    return j, "\n".join(lines[i:j + 1])
+    return j, "\n".join(lines[i : j + 1])
 
 
 _STR = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
@@ -258,13 +318,13 @@ def _strip_strings(line: str) -> str:
 class Vocabulary:
     """The request fields of ``code_detectors.yaml`` (``parameters``), as the patterns that find them."""
 
-    inline: re.Pattern              # `key: v`, `key=v`, `"key": v` (any spelling in `spelling`)
-    spelling: dict                  # every spelling (snake, camelCase) -> the field
-    go_field: re.Pattern            # Go api struct fields: `Format: "json"`
-    go_fields: dict                 # Go field -> the field
-    go_map_key: re.Pattern          # Go map keys: `"num_ctx": 8192`
-    always: tuple[str, ...]         # reported in ollama_params wherever they appear
-    on_v1: tuple[str, ...]          # reported on /v1 endpoints only
+    inline: re.Pattern  # `key: v`, `key=v`, `"key": v` (any spelling in `spelling`)
+    spelling: dict  # every spelling (snake, camelCase) -> the field
+    go_field: re.Pattern  # Go api struct fields: `Format: "json"`
+    go_fields: dict  # Go field -> the field
+    go_map_key: re.Pattern  # Go map keys: `"num_ctx": 8192`
+    always: tuple[str, ...]  # reported in ollama_params wherever they appear
+    on_v1: tuple[str, ...]  # reported on /v1 endpoints only
 
 
 @functools.lru_cache(maxsize=None)
@@ -284,7 +344,8 @@ def vocabulary() -> Vocabulary:
         go_fields=go_fields,
         go_map_key=re.compile(r'"(' + "|".join(go_keys) + r')"\s*:\s*([^,\n}]*)'),
         always=tuple(n for n, spec in params.items() if spec.get("report") == "always"),
-        on_v1=tuple(n for n, spec in params.items() if spec.get("report") == "v1"))
+        on_v1=tuple(n for n, spec in params.items() if spec.get("report") == "v1"),
+    )
 
 
 def _params(window: str, lang: str) -> dict:
@@ -307,8 +368,12 @@ def _params(window: str, lang: str) -> dict:
 
 # Python strings and comments, blanked (offsets kept) before reading braces, commas and spreads; JS and
 # Go use _C_TOKENS.
-_PY_NOISE = re.compile(r'"""[\s\S]*?(?:"""|\Z)' r"|'''[\s\S]*?(?:'''|\Z)"
-                       r'|"(?:[^"\\\n]|\\.)*"' r"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
+_PY_NOISE = re.compile(
+    r'"""[\s\S]*?(?:"""|\Z)'
+    r"|'''[\s\S]*?(?:'''|\Z)"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'(?:[^'\\\n]|\\.)*'|#[^\n]*"
+)
 # A JS `{` opens an object only in an expression position (after these); after `)`, `=>` or a
 # declaration it opens a block. A `}` followed by `=`, `) =>` or `) {` closes a destructuring pattern.
 _JS_OBJECT_OPENS = re.compile(r"(?:[(\[,:?|&!+=]|\b(?:return|yield|await|case|in|of|typeof|void|throw))\s*\Z")
@@ -360,11 +425,6 @@ def _spread_names(window: str, lang: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _int(v: Optional[str]) -> Optional[int]:
-    m = re.match(r"\s*(\d[\d_]*)", v or "")
-    return int(m.group(1).replace("_", "")) if m else None
-
-
 def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(), spread=()) -> dict:
     """A call site; ``spread`` holds the bodies of named objects the call spreads into its request,
     whose keys count as the call's own (after the ones written inline)."""
@@ -372,8 +432,10 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
     for body in spread:
         for key, val in _params(body, lang).items():
             p.setdefault(key, val)
-    models = [m.split("/", 1)[1] if m.startswith(("ollama/", "ollama_chat/")) else m
-              for m in list(extra_models) + [x for piece in (window, *spread) for x in _MODEL.findall(piece)]]
+    models = [
+        m.split("/", 1)[1] if m.startswith(("ollama/", "ollama_chat/")) else m
+        for m in list(extra_models) + [x for piece in (window, *spread) for x in _MODEL.findall(piece)]
+    ]
     models = list(dict.fromkeys(models))
     v1 = bool(endpoint and endpoint.startswith("/v1"))
     voc = vocabulary()
@@ -386,7 +448,7 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
         fmt_kind = "json" if fmt.strip("'\" ") == "json" else "schema"
     if kind == "llamaindex" and "json_mode" in p and p["json_mode"].strip().lower() == "true":
         fmt_kind = fmt_kind or "json"
-    num_ctx = _int(p.get("num_ctx")) or _int(p.get("context_window"))
+    num_ctx = leading_int(p.get("num_ctx")) or leading_int(p.get("context_window"))
     if num_ctx is None and "options" in p:
         m = re.search(r"num_ctx['\"]?\s*[:=]\s*(\d+)", "\n".join((window, *spread)))
         num_ctx = int(m.group(1)) if m else None
@@ -397,12 +459,21 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
             ollama_params.append(key)
     snippet = window.splitlines()[0].strip()[:200] if window else ""
     return {
-        "file": rel, "line": lineno, "end_line": end, "language": lang, "kind": kind, "client": client,
-        "endpoint": endpoint, "models": models, "ollama_params": sorted(set(ollama_params)),
-        "num_ctx": num_ctx, "format": fmt_kind,
+        "file": rel,
+        "line": lineno,
+        "end_line": end,
+        "language": lang,
+        "kind": kind,
+        "client": client,
+        "endpoint": endpoint,
+        "models": models,
+        "ollama_params": sorted(set(ollama_params)),
+        "num_ctx": num_ctx,
+        "format": fmt_kind,
         "keep_alive": (p.get("keep_alive") or "").strip("'\" ") or None,
         "tool_choice": (p.get("tool_choice") or "").strip("'\" ") or None,
-        "uses_tools": "tools" in p, "structured": fmt_kind is not None or "response_format" in p,
+        "uses_tools": "tools" in p,
+        "structured": fmt_kind is not None or "response_format" in p,
         "temperature_set": "temperature" in p,
         "stream": (p.get("stream") or "").strip().lower() in ("true", "1") if "stream" in p else None,
         "snippet": snippet,
@@ -411,8 +482,7 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
 
 # Tokens of C-like sources: block comments, line comments and strings (so "/*" inside a string or a
 # line comment does not open a block comment). Go raw strings share the backtick form.
-_C_TOKENS = re.compile(r'/\*.*?(?:\*/|\Z)|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`',
-                       re.S)
+_C_TOKENS = re.compile(r'/\*.*?(?:\*/|\Z)|//[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`(?:[^`\\]|\\.)*`', re.S)
 _PY_TRIPLE = re.compile(r"""(?<![\w'"])[rRuUbB]{0,2}(\"\"\"|\'\'\')[\s\S]*?(?:\1|\Z)""")
 
 
@@ -426,8 +496,11 @@ def _prose_lines(text: str, lang: str) -> set[int]:
         except (SyntaxError, ValueError):
             return _py_prose_fallback(text)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
-                    and isinstance(node.value.value, str):
+            if (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
                 out.update(range(node.lineno - 1, node.end_lineno or node.lineno))
     elif lang in ("js", "go"):
         line, pos = 0, 0
@@ -440,8 +513,8 @@ def _prose_lines(text: str, lang: str) -> set[int]:
             # A boundary line only counts when the comment is all of it (not `f(x) /* ... */`).
             bol = text.rfind("\n", 0, m.start()) + 1
             eol = text.find("\n", m.end())
-            first = line if not text[bol:m.start()].strip() else line + 1
-            end = last if not text[m.end(): eol if eol >= 0 else len(text)].strip() else last - 1
+            first = line if not text[bol : m.start()].strip() else line + 1
+            end = last if not text[m.end() : eol if eol >= 0 else len(text)].strip() else last - 1
             out.update(range(first, end + 1))
     return out
 
@@ -452,7 +525,7 @@ def _py_prose_fallback(text: str) -> set[int]:
     out: set[int] = set()
     for m in _PY_TRIPLE.finditer(text):
         bol = text.rfind("\n", 0, m.start()) + 1
-        if text[bol:m.start()].strip(" \trRuUbB"):
+        if text[bol : m.start()].strip(" \trRuUbB"):
             continue
         before = text[:bol].rstrip()
         if before.endswith(("(", ",", "=", "[", "{", "+", "\\", "return", "yield")):
@@ -477,7 +550,7 @@ class Signal:
     """A file-level fact from ``code_detectors.yaml``: which Ollama client library the file uses."""
 
     id: str
-    patterns: dict          # language (or "any") -> compiled pattern
+    patterns: dict  # language (or "any") -> compiled pattern
     arguments: Optional[re.Pattern] = None
 
     def holds(self, text: str, lang: str) -> bool:
@@ -488,7 +561,7 @@ class Signal:
             return rx.search(text) is not None
         for m in rx.finditer(text):
             # The argument list after the match: up to its first ")" (a window, not a parse).
-            seg = text[m.start(): m.start() + 600]
+            seg = text[m.start() : m.start() + 600]
             close = seg.find(")")
             if self.arguments.search(seg[: close if close > 0 else 600]):
                 return True
@@ -502,8 +575,8 @@ class Detector:
     id: str
     means: str
     pattern: re.Pattern
-    languages: Optional[frozenset] = None            # None: every language
-    requires: tuple[tuple[str, bool], ...] = ()      # (signal, must hold)
+    languages: Optional[frozenset] = None  # None: every language
+    requires: tuple[tuple[str, bool], ...] = ()  # (signal, must hold)
     when: Optional[str] = None
     unless: Optional[re.Pattern] = None
     report: str = "call"
@@ -560,8 +633,13 @@ def _detector(spec: dict, signals: set[str]) -> Detector:
         raise ValueError(f"{where}: report is one of {', '.join(_REPORTS)}, and only a call has a kind")
     languages = spec.pop("languages", None)
     unless = spec.pop("unless", None)
-    return Detector(pattern=pattern, requires=requires, languages=frozenset(languages) if languages else None,
-                    unless=re.compile(unless) if unless else None, **spec)
+    return Detector(
+        pattern=pattern,
+        requires=requires,
+        languages=frozenset(languages) if languages else None,
+        unless=re.compile(unless) if unless else None,
+        **spec,
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -594,8 +672,12 @@ class _FileScan:
         self._definitions: dict[str, list[tuple[int, str]]] = {}
         self.table = detector_table()
         self.signals = {s.id: s.holds(text, lang) for s in self.table.signals}
-        self.detectors = [d for d in self.table.detectors if (d.languages is None or lang in d.languages)
-                          and all(self.signals[sig] == want for sig, want in d.requires)]
+        self.detectors = [
+            d
+            for d in self.table.detectors
+            if (d.languages is None or lang in d.languages)
+            and all(self.signals[sig] == want for sig, want in d.requires)
+        ]
         self.prose = _prose_lines(text, lang)
         self.py_names: set[str] = set()
         if lang == "python":
@@ -604,8 +686,11 @@ class _FileScan:
         # Identifiers holding an Ollama URL (OLLAMA_URL = "http://...:11434/api/generate"), and which
         # of them an HTTP call line uses: the call is the site, the constant is only its target.
         self.url_vars: dict[str, Optional[str]] = {}
-        for m in re.finditer(r"""^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=\s*f?["'`]([^"'`\n]*)["'`]""",
-                             text, re.M):
+        for m in re.finditer(
+            r"""^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?([A-Za-z_]\w*)\s*:?=\s*f?["'`]([^"'`\n]*)["'`]""",
+            text,
+            re.M,
+        ):
             u = _URL.search('"' + m.group(2) + '"')
             if u:
                 self.url_vars[m.group(1)] = _endpoint_of_url(u.group(0))
@@ -642,8 +727,11 @@ class _FileScan:
             return
         for d in self.detectors:
             m = d.pattern.search(line)
-            if m is None or (d.unless is not None and d.unless.search(line)) \
-                    or (d.when is not None and not _GUARDS[d.when](m, line, self)):
+            if (
+                m is None
+                or (d.unless is not None and d.unless.search(line))
+                or (d.when is not None and not _GUARDS[d.when](m, line, self))
+            ):
                 continue
             if d.report == "call":
                 self._call(i, *d.site_fields(m, lang, self.table.methods))
@@ -682,13 +770,16 @@ class _FileScan:
         """The object literal assigned to ``name`` in this file (``opts = {...}``, ``const opts = {...}``,
         ``opts = dict(...)``): the nearest one above line i, else the first below."""
         if name not in self._definitions:
-            rx = re.compile(r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?" + re.escape(name)
-                            + r"\s*(?::[^=\n]*)?(=)\s*(?:\{|dict\s*\()")
+            rx = re.compile(
+                r"^[ \t]*(?:(?:export\s+)?(?:const|let|var)\s+)?"
+                + re.escape(name)
+                + r"\s*(?::[^=\n]*)?(=)\s*(?:\{|dict\s*\()"
+            )
             found = []
             for j, line in enumerate(self.lines):
                 m = rx.match(line)
                 if m and j not in self.prose and not _is_comment(line, self.lang):
-                    found.append((j, _window(self.lines, j, self.lang)[1][m.start(1):]))
+                    found.append((j, _window(self.lines, j, self.lang)[1][m.start(1) :]))
             self._definitions[name] = found
         found = self._definitions[name]
         above = [body for j, body in found if j < i]
@@ -714,7 +805,7 @@ class _FileScan:
         elif start is not None:
             self.covered.add(i)
         elif ep and ep.startswith("/v1") and self.signals.get("openai_at_ollama"):
-            self.covered.add(i)      # base_url of an OpenAI client already reported
+            self.covered.add(i)  # base_url of an OpenAI client already reported
         else:
             self.sites.append(_config(self.rel, i, self.lang, line))
             self.covered.add(i)
@@ -749,25 +840,57 @@ def _config(rel: str, i: int, lang: str, line: str) -> dict:
     m = _SETTING.match(line)
     if m:
         value = m.group(2)
-        if "(" in value and url:      # NAME = os.environ.get("NAME", "<default URL>"): the default
+        if "(" in value and url:  # NAME = os.environ.get("NAME", "<default URL>"): the default
             value = url.group(0)
         settings[m.group(1)] = value
     else:
         for k, v in re.findall(r"\b(OLLAMA_[A-Z_]+|OPENAI_BASE_URL|OPENAI_API_BASE)\s*[=:]\s*[\"']?([^\"'\s,]+)", line):
             settings[k] = v
     env = _ENV_READ.search(line)
-    if not settings and env and url:    # process.env.OLLAMA_HOST || "<default URL>"
+    if not settings and env and url:  # process.env.OLLAMA_HOST || "<default URL>"
         settings[env.group(1)] = url.group(0)
     ep = _endpoint_of_url(url.group(0)) if url else None
-    return {"file": rel, "line": i + 1, "end_line": i + 1, "language": lang, "kind": "config",
-            "client": None, "endpoint": ep, "models": [], "ollama_params": [], "num_ctx": None,
-            "format": None, "keep_alive": settings.get("OLLAMA_KEEP_ALIVE"), "tool_choice": None,
-            "uses_tools": False, "structured": False, "temperature_set": False, "stream": None,
-            "settings": settings, "snippet": line.strip()[:200]}
+    return {
+        "file": rel,
+        "line": i + 1,
+        "end_line": i + 1,
+        "language": lang,
+        "kind": "config",
+        "client": None,
+        "endpoint": ep,
+        "models": [],
+        "ollama_params": [],
+        "num_ctx": None,
+        "format": None,
+        "keep_alive": settings.get("OLLAMA_KEEP_ALIVE"),
+        "tool_choice": None,
+        "uses_tools": False,
+        "structured": False,
+        "temperature_set": False,
+        "stream": None,
+        "settings": settings,
+        "snippet": line.strip()[:200],
+    }
 
 
 def _mention(rel: str, i: int, lang: str, line: str) -> dict:
-    return {"file": rel, "line": i + 1, "end_line": i + 1, "language": lang, "kind": "mention",
-            "client": None, "endpoint": None, "models": [], "ollama_params": [], "num_ctx": None,
-            "format": None, "keep_alive": None, "tool_choice": None, "uses_tools": False,
-            "structured": False, "temperature_set": False, "stream": None, "snippet": line.strip()[:200]}
+    return {
+        "file": rel,
+        "line": i + 1,
+        "end_line": i + 1,
+        "language": lang,
+        "kind": "mention",
+        "client": None,
+        "endpoint": None,
+        "models": [],
+        "ollama_params": [],
+        "num_ctx": None,
+        "format": None,
+        "keep_alive": None,
+        "tool_choice": None,
+        "uses_tools": False,
+        "structured": False,
+        "temperature_set": False,
+        "stream": None,
+        "snippet": line.strip()[:200],
+    }

@@ -3,6 +3,7 @@
 Reads ``/api/version``, ``/api/tags``, ``/api/show`` per model and ``/api/ps``; turns them into model
 entries (see the shared Ollama reference, sections 0, 1.2-1.4 and 3).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,25 @@ from ..protocol import Timeouts, fetch
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
 
 # Architectures whose GGUF metadata marks a mixture of experts even when expert_count is absent.
-MOE_ARCHS = {"mixtral", "qwen2moe", "qwen3moe", "deepseek2", "deepseek3", "gptoss", "gpt-oss", "llama4",
-             "dbrx", "olmoe", "granitemoe", "phimoe", "arctic", "jamba", "grok", "qwen3vlmoe", "glm4moe"}
+MOE_ARCHS = {
+    "mixtral",
+    "qwen2moe",
+    "qwen3moe",
+    "deepseek2",
+    "deepseek3",
+    "gptoss",
+    "gpt-oss",
+    "llama4",
+    "dbrx",
+    "olmoe",
+    "granitemoe",
+    "phimoe",
+    "arctic",
+    "jamba",
+    "grok",
+    "qwen3vlmoe",
+    "glm4moe",
+}
 
 
 def ollama_url_from_env(env: Optional[dict] = None) -> str:
@@ -29,7 +47,7 @@ def ollama_url_from_env(env: Optional[dict] = None) -> str:
     if "://" in raw:
         scheme, raw = raw.split("://", 1)
     hostport = raw.split("/", 1)[0]
-    if hostport.startswith("["):                      # [::1]:port
+    if hostport.startswith("["):  # [::1]:port
         has_port = "]:" in hostport
     else:
         has_port = ":" in hostport
@@ -98,8 +116,9 @@ def _version_tuple(version: Optional[str]) -> Optional[tuple]:
     return tuple(int(x) for x in m.groups())
 
 
-def model_entry(name: str, tag: Optional[dict], show: Optional[dict], ps: Optional[dict],
-                version: Optional[str]) -> dict:
+def model_entry(
+    name: str, tag: Optional[dict], show: Optional[dict], ps: Optional[dict], version: Optional[str]
+) -> dict:
     """One ``models[]`` entry from whatever of tags/show/ps is available."""
     details = dict((show or {}).get("details") or (tag or {}).get("details") or (ps or {}).get("details") or {})
     info = (show or {}).get("model_info") or {}
@@ -124,14 +143,18 @@ def model_entry(name: str, tag: Optional[dict], show: Optional[dict], ps: Option
         if d and d["value"]:
             effective, source = d["value"], f"server default for version {version} ({d['rule']})"
     if effective and isinstance(trained, int) and effective > trained:
-        effective = trained          # Ollama caps the context at the trained maximum
+        effective = trained  # Ollama caps the context at the trained maximum
     size = (tag or ps or {}).get("size")
-    loaded_size = (ps or {}).get("size")        # weights + KV cache as loaded, compared with size_vram
+    loaded_size = (ps or {}).get("size")  # weights + KV cache as loaded, compared with size_vram
     size_vram = (ps or {}).get("size_vram")
     offload = None
     if isinstance(loaded_size, int) and isinstance(size_vram, int) and loaded_size:
-        offload = {"size": loaded_size, "size_vram": size_vram,
-                   "cpu_share": round(1 - size_vram / loaded_size, 4), "cpu_offload": size_vram < loaded_size}
+        offload = {
+            "size": loaded_size,
+            "size_vram": size_vram,
+            "cpu_share": round(1 - size_vram / loaded_size, 4),
+            "cpu_offload": size_vram < loaded_size,
+        }
     moe = bool(expert_count) or (arch or "").lower() in MOE_ARCHS
     return {
         "name": name,
@@ -177,8 +200,16 @@ def _scalar(v):
 def inventory_live(url: str, timeouts: Optional[Timeouts] = None) -> dict:
     """Query the server. Never raises for network faults: returns ``{"ok": False, "error": ...}``."""
     timeouts = timeouts or Timeouts(connect=3.0, read=15.0, stall=15.0, total=30.0)
-    out: dict = {"url": url, "ok": False, "error": None, "version": None, "models": [],
-                 "warnings": [], "default_num_ctx": None, "default_num_parallel": None}
+    out: dict = {
+        "url": url,
+        "ok": False,
+        "error": None,
+        "version": None,
+        "models": [],
+        "warnings": [],
+        "default_num_ctx": None,
+        "default_num_parallel": None,
+    }
     ver = fetch(url, "/api/version", timeouts=timeouts)
     if ver.error and ver.status is None:
         out["error"] = f"{ver.error.type}: {ver.error.message}"
@@ -189,8 +220,7 @@ def inventory_live(url: str, timeouts: Optional[Timeouts] = None) -> dict:
         out["warnings"].append(f"/api/version answered HTTP {ver.status}")
     tags = fetch(url, "/api/tags", timeouts=timeouts)
     if not tags.ok or not isinstance(tags.json, dict):
-        out["error"] = (f"/api/tags failed: HTTP {tags.status}"
-                        + (f" ({tags.error.message})" if tags.error else ""))
+        out["error"] = f"/api/tags failed: HTTP {tags.status}" + (f" ({tags.error.message})" if tags.error else "")
         return out
     ps = fetch(url, "/api/ps", timeouts=timeouts)
     loaded: dict[str, dict] = {}

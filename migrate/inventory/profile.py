@@ -1,11 +1,11 @@
 """Workload profile for ``migrate plan``: what the evidence says the new engine must handle."""
+
 from __future__ import annotations
 
 from typing import Optional
 
 
-def build_profile(models: list[dict], logs: Optional[dict], code: Optional[dict],
-                  captures: list[dict]) -> dict:
+def build_profile(models: list[dict], logs: Optional[dict], code: Optional[dict], captures: list[dict]) -> dict:
     ctx_candidates: list[tuple[int, str]] = []
     sites = [s for s in (code or {}).get("sites", []) if s["kind"] not in ("mention",)]
     for s in sites:
@@ -14,40 +14,55 @@ def build_profile(models: list[dict], logs: Optional[dict], code: Optional[dict]
     t = (logs or {}).get("traffic") or {}
     if t.get("truncation_max_prompt"):
         limits = ", ".join(f"{k} x{v}" for k, v in (t.get("truncation_limits") or {}).items())
-        ctx_candidates.append((t["truncation_max_prompt"],
-                               f"logs: {t['truncation_events']} 'truncating input prompt' events "
-                               f"(limit {limits}); largest prompt {t['truncation_max_prompt']} tokens"))
+        ctx_candidates.append(
+            (
+                t["truncation_max_prompt"],
+                f"logs: {t['truncation_events']} 'truncating input prompt' events "
+                f"(limit {limits}); largest prompt {t['truncation_max_prompt']} tokens",
+            )
+        )
     for r in (logs or {}).get("runners", []):
         if r.get("ctx_per_slot"):
-            ctx_candidates.append((r["ctx_per_slot"], f"logs {r['source']}:{r['line']} runner --ctx-size "
-                                   f"{r['ctx_size']} / --parallel {r['parallel']}"))
+            ctx_candidates.append(
+                (
+                    r["ctx_per_slot"],
+                    f"logs {r['source']}:{r['line']} runner --ctx-size {r['ctx_size']} / --parallel {r['parallel']}",
+                )
+            )
     for cfg in (logs or {}).get("server_config", []):
         v = cfg["env"].get("OLLAMA_CONTEXT_LENGTH")
         if v and v.isdigit() and int(v) > 0:
             ctx_candidates.append((int(v), f"logs {cfg['source']}:{cfg['line']} OLLAMA_CONTEXT_LENGTH={v}"))
     for m in models:
         if m.get("effective_context") and m.get("effective_context_source") == "api/ps":
-            ctx_candidates.append((m["effective_context"], f"/api/ps {m['name']} context_length="
-                                   f"{m['effective_context']}"))
+            ctx_candidates.append(
+                (m["effective_context"], f"/api/ps {m['name']} context_length={m['effective_context']}")
+            )
     p95_prompt = _max(c["prompt_tokens"]["p95"] for c in captures)
     p95_output = _max(c["output_tokens"]["p95"] for c in captures)
     for c in captures:
         if c["prompt_tokens"]["max"] is not None:
             need = c["prompt_tokens"]["max"] + (c["output_tokens"]["max"] or 0)
-            ctx_candidates.append((need, f"capture {c['path']}: largest prompt {c['prompt_tokens']['max']} "
-                                   f"+ largest output {c['output_tokens']['max']} tokens"))
+            ctx_candidates.append(
+                (
+                    need,
+                    f"capture {c['path']}: largest prompt {c['prompt_tokens']['max']} "
+                    f"+ largest output {c['output_tokens']['max']} tokens",
+                )
+            )
         if c.get("max_num_ctx"):
             ctx_candidates.append((c["max_num_ctx"], f"capture {c['path']}: options.num_ctx={c['max_num_ctx']}"))
     ctx_candidates.sort(key=lambda x: -x[0])
-    conc = [x for x in [t.get("peak_concurrency_estimate")] + [c.get("peak_concurrency") for c in captures]
-            if x is not None]
+    conc = [
+        x for x in [t.get("peak_concurrency_estimate")] + [c.get("peak_concurrency") for c in captures] if x is not None
+    ]
     shares = [(c["streaming_share"], c["exchanges"]) for c in captures if c["streaming_share"] is not None]
     total = sum(n for _, n in shares)
     stream_share = round(sum(s * n for s, n in shares) / total, 4) if total else None
-    tools = any(s.get("uses_tools") or s.get("tool_choice") for s in sites) or \
-        any((c.get("tool_share") or 0) > 0 for c in captures)
-    structured = any(s.get("structured") for s in sites) or \
-        any((c.get("structured_share") or 0) > 0 for c in captures)
+    tools = any(s.get("uses_tools") or s.get("tool_choice") for s in sites) or any(
+        (c.get("tool_share") or 0) > 0 for c in captures
+    )
+    structured = any(s.get("structured") for s in sites) or any((c.get("structured_share") or 0) > 0 for c in captures)
     names = [m["name"] for m in models]
     for s in sites:
         names += s.get("models") or []

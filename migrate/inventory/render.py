@@ -1,4 +1,5 @@
 """Human summary: rich tables for models, traffic, usage sites, profile and risks."""
+
 from __future__ import annotations
 
 from rich.console import Console
@@ -13,20 +14,37 @@ def render(inv: dict, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {w}")
     if inv["models"]:
         t = Table(title="Models")
-        for col in ("name", "family", "params", "quant", "trained ctx", "effective ctx", "capabilities",
-                    "Modelfile defaults"):
+        for col in (
+            "name",
+            "family",
+            "params",
+            "quant",
+            "trained ctx",
+            "effective ctx",
+            "capabilities",
+            "Modelfile defaults",
+        ):
             t.add_column(col)
         for m in inv["models"]:
             params = ", ".join(f"{k}={v}" for k, v in (m.get("parameters") or {}).items() if k != "stop")
-            t.add_row(m["name"], str(m.get("family") or "-"), str(m.get("parameter_size") or "-"),
-                      str(m.get("quantization") or "-"), str(m.get("context_length") or "-"),
-                      f"{m.get('effective_context') or '-'}" + (" (ps)" if m.get("effective_context_source") == "api/ps" else ""),
-                      ",".join(m.get("capabilities") or []) or "-", params or "-")
+            t.add_row(
+                m["name"],
+                str(m.get("family") or "-"),
+                str(m.get("parameter_size") or "-"),
+                str(m.get("quantization") or "-"),
+                str(m.get("context_length") or "-"),
+                f"{m.get('effective_context') or '-'}"
+                + (" (ps)" if m.get("effective_context_source") == "api/ps" else ""),
+                ",".join(m.get("capabilities") or []) or "-",
+                params or "-",
+            )
         console.print(t)
     tr = inv["traffic"]
     if tr.get("requests"):
-        t = Table(title=f"Traffic ({tr['requests']} requests, peak concurrency ~{tr.get('peak_concurrency_estimate')}, "
-                        f"peak {tr.get('requests_per_minute_peak')}/min)")
+        t = Table(
+            title=f"Traffic ({tr['requests']} requests, peak concurrency ~{tr.get('peak_concurrency_estimate')}, "
+            f"peak {tr.get('requests_per_minute_peak')}/min)"
+        )
         for col in ("endpoint", "requests", "statuses", "p50 s", "p95 s", "max s"):
             t.add_column(col)
         for path, n in tr["by_endpoint"].items():
@@ -35,28 +53,48 @@ def render(inv: dict, console: Console) -> None:
             t.add_row(path, str(n), st, _f(lat.get("p50_s")), _f(lat.get("p95_s")), _f(lat.get("max_s")))
         console.print(t)
     if tr.get("truncation_events") or tr.get("queue_full_events"):
-        console.print(f"truncation events: {tr.get('truncation_events', 0)}  queue-full: "
-                      f"{tr.get('queue_full_events', 0)}  5xx: {tr.get('errors_5xx', 0)}")
+        console.print(
+            f"truncation events: {tr.get('truncation_events', 0)}  queue-full: "
+            f"{tr.get('queue_full_events', 0)}  5xx: {tr.get('errors_5xx', 0)}"
+        )
     for cfg in inv.get("server_config") or []:
         keys = ("OLLAMA_NUM_PARALLEL", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_MAX_QUEUE", "OLLAMA_KEEP_ALIVE", "OLLAMA_HOST")
         shown = ", ".join(f"{k}={cfg['env'][k]}" for k in keys if k in cfg["env"])
-        console.print(f"server config {cfg['source']}:{cfg['line']} ({len(cfg['env'])} keys"
-                      f"{', cut off' if cfg['truncated'] else ''}): {shown}")
+        console.print(
+            f"server config {cfg['source']}:{cfg['line']} ({len(cfg['env'])} keys"
+            f"{', cut off' if cfg['truncated'] else ''}): {shown}"
+        )
     sites = [s for s in inv.get("code_sites") or [] if s["kind"] != "mention"]
     if sites:
         t = Table(title=f"Usage sites ({len(sites)}; mentions left out)")
         for col in ("file:line", "kind", "endpoint", "models", "Ollama-only params"):
             t.add_column(col)
         for s in sites[:60]:
-            t.add_row(f"{s['file']}:{s['line']}", s["kind"], s.get("endpoint") or "-",
-                      ",".join(s.get("models") or []) or "-", ",".join(s.get("ollama_params") or []) or "-")
+            t.add_row(
+                f"{s['file']}:{s['line']}",
+                s["kind"],
+                s.get("endpoint") or "-",
+                ",".join(s.get("models") or []) or "-",
+                ",".join(s.get("ollama_params") or []) or "-",
+            )
         console.print(t)
     p = inv["profile"]
     t = Table(title="Workload profile")
     t.add_column("key")
     t.add_column("value")
-    for k in ("context_need", "p95_prompt_tokens", "p95_output_tokens", "peak_concurrency", "streaming_share",
-              "tools", "structured", "moe", "quantizations", "families", "models"):
+    for k in (
+        "context_need",
+        "p95_prompt_tokens",
+        "p95_output_tokens",
+        "peak_concurrency",
+        "streaming_share",
+        "tools",
+        "structured",
+        "moe",
+        "quantizations",
+        "families",
+        "models",
+    ):
         v = p.get(k)
         t.add_row(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v))
     console.print(t)

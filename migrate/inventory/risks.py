@@ -3,6 +3,7 @@
 A detector reads the assembled inventory and returns ``None`` or ``(evidence lines, values)``; the
 values fill the fix template, so the fix names the concrete numbers that were observed.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,10 @@ def _context_shift(inv):
     n = (t.get("context_shift_events") or 0) + (t.get("message_truncation_events") or 0)
     if not n:
         return None
-    return [f"logs: {t.get('context_shift_events', 0)} 'context limit hit - shifting', "
-            f"{t.get('message_truncation_events', 0)} 'truncating input messages' events"], {"n": n}
+    return [
+        f"logs: {t.get('context_shift_events', 0)} 'context limit hit - shifting', "
+        f"{t.get('message_truncation_events', 0)} 'truncating input messages' events"
+    ], {"n": n}
 
 
 def _format_json(inv):
@@ -53,8 +56,13 @@ def _format_json(inv):
 
 
 def _keep_alive(inv):
-    s = _sites(inv, lambda s: "keep_alive" in s.get("ollama_params", []) or
-               (s["kind"] == "config" and "OLLAMA_KEEP_ALIVE" in (s.get("settings") or {})))
+    s = _sites(
+        inv,
+        lambda s: (
+            "keep_alive" in s.get("ollama_params", [])
+            or (s["kind"] == "config" and "OLLAMA_KEEP_ALIVE" in (s.get("settings") or {}))
+        ),
+    )
     cfg = [c for c in inv.get("server_config") or [] if c["env"].get("OLLAMA_KEEP_ALIVE") not in (None, "", "5m0s")]
     ev = _loc(s) + [f"logs {c['source']}:{c['line']} OLLAMA_KEEP_ALIVE={c['env']['OLLAMA_KEEP_ALIVE']}" for c in cfg]
     return (ev, {"n": len(ev)}) if ev else None
@@ -73,8 +81,14 @@ def _tool_choice_v1(inv):
 
 
 def _temperature_v1(inv):
-    s = _sites(inv, lambda s: s["kind"] == "openai_sdk" and (s.get("endpoint") or "").startswith("/v1/chat")
-               and not s.get("temperature_set"))
+    s = _sites(
+        inv,
+        lambda s: (
+            s["kind"] == "openai_sdk"
+            and (s.get("endpoint") or "").startswith("/v1/chat")
+            and not s.get("temperature_set")
+        ),
+    )
     return (_loc(s), {"n": len(s)}) if s else None
 
 
@@ -88,8 +102,9 @@ def _queue_full(inv):
     n503, qf = t.get("status_503") or 0, t.get("queue_full_events") or 0
     if not (n503 or qf):
         return None
-    return [f"logs: {n503} HTTP 503 access lines, {qf} 'maximum pending requests exceeded' messages"], \
-        {"n": max(n503, qf)}
+    return [f"logs: {n503} HTTP 503 access lines, {qf} 'maximum pending requests exceeded' messages"], {
+        "n": max(n503, qf)
+    }
 
 
 def _server_errors(inv):
@@ -113,8 +128,13 @@ def _cancelled(inv):
 
 
 def _native_api(inv):
-    s = _sites(inv, lambda s: (s.get("endpoint") or "").startswith("/api/") or
-               s["kind"] in ("ollama_python", "ollama_js", "ollama_go", "langchain", "llamaindex", "litellm"))
+    s = _sites(
+        inv,
+        lambda s: (
+            (s.get("endpoint") or "").startswith("/api/")
+            or s["kind"] in ("ollama_python", "ollama_js", "ollama_go", "langchain", "llamaindex", "litellm")
+        ),
+    )
     t = _traffic(inv)
     native = {k: v for k, v in (t.get("by_endpoint") or {}).items() if k.startswith("/api/")}
     ev = _loc(s) + ([f"logs: native endpoints {native}"] if native else [])
@@ -122,8 +142,18 @@ def _native_api(inv):
 
 
 def _ollama_only_options(inv):
-    keys = ("num_predict", "raw", "template", "think", "images", "suffix", "num_gpu", "num_thread",
-            "num_batch", "mirostat")
+    keys = (
+        "num_predict",
+        "raw",
+        "template",
+        "think",
+        "images",
+        "suffix",
+        "num_gpu",
+        "num_thread",
+        "num_batch",
+        "mirostat",
+    )
     s = _sites(inv, lambda s: any(k in s.get("ollama_params", []) for k in keys))
     if not s:
         return None
@@ -147,12 +177,15 @@ def _cpu_offload(inv):
 
 def _modelfile_defaults(inv):
     keys = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "num_ctx", "num_predict", "seed")
-    ms = [m for m in inv.get("models") or []
-          if any(k in (m.get("parameters") or {}) for k in keys) or m.get("system")]
+    ms = [m for m in inv.get("models") or [] if any(k in (m.get("parameters") or {}) for k in keys) or m.get("system")]
     if not ms:
         return None
-    ev = [f"{m['name']}: " + ", ".join(f"{k}={m['parameters'][k]}" for k in keys if k in m["parameters"])
-          + (" + SYSTEM prompt" if m.get("system") else "") for m in ms]
+    ev = [
+        f"{m['name']}: "
+        + ", ".join(f"{k}={m['parameters'][k]}" for k in keys if k in m["parameters"])
+        + (" + SYSTEM prompt" if m.get("system") else "")
+        for m in ms
+    ]
     return ev, {"n": len(ms)}
 
 
@@ -177,84 +210,173 @@ def _parallel_ctx(inv):
     rs = [r for r in (inv.get("log_details") or {}).get("runners", []) if (r.get("parallel") or 1) > 1]
     if not rs:
         return None
-    return [f"logs {r['source']}:{r['line']} --ctx-size {r['ctx_size']} --parallel {r['parallel']} "
-            f"(= {r['ctx_per_slot']} tokens per request)" for r in rs[:5]], {}
+    return [
+        f"logs {r['source']}:{r['line']} --ctx-size {r['ctx_size']} --parallel {r['parallel']} "
+        f"(= {r['ctx_per_slot']} tokens per request)"
+        for r in rs[:5]
+    ], {}
 
 
 def _unknown_context(inv):
     ms = [m for m in inv.get("models") or [] if m.get("effective_context_source", "").startswith("server default")]
     if not ms:
         return None
-    return [f"{m['name']}: not loaded; effective context assumed {m['effective_context']} "
-            f"({m['effective_context_source']})" for m in ms[:8]], {}
+    return [
+        f"{m['name']}: not loaded; effective context assumed {m['effective_context']} ({m['effective_context_source']})"
+        for m in ms[:8]
+    ], {}
 
 
 Rule = tuple[str, str, Callable[[dict], Optional[tuple]], str]
 
 RULES: list[Rule] = [
-    ("silent-truncation", "high", _truncation,
-     "Prompts were cut {n} times at limit {limits} with HTTP 200. The new engine rejects them with 400 "
-     "instead: set its max context (vLLM --max-model-len) >= {biggest} (e.g. {need}), or truncate "
-     "client-side on purpose."),
-    ("context-shift", "medium", _context_shift,
-     "Ollama shifted/truncated the context {n} times to keep generating; the new engine stops with "
-     "finish_reason=length or returns 400. Size max context for prompt + output, and cap max_tokens."),
-    ("queue-full-503", "high", _queue_full,
-     "Ollama's queue overflowed {n} times (503 'server busy'). Require admission control in front of "
-     "the engine: queue limits, per-tenant policy, backpressure and queue metrics (rejection checklist: "
-     "concurrency safety)."),
-    ("generate-context-stateful", "high", _generate_context,
-     "{n} /api/generate call(s) pass 'context', Ollama's conversation state (a token array from the "
-     "previous answer). OpenAI-compatible engines have no such field and ignore it, so every call "
-     "silently starts a new conversation: rewrite these calls as chat requests whose messages carry "
-     "the history."),
-    ("tool-choice-ignored", "high", _tool_choice_v1,
-     "tool_choice={values} is ignored by Ollama's /v1 today but enforced by vLLM/SGLang: expect forced "
-     "tool calls; start the engine with a tool parser (--enable-auto-tool-choice --tool-call-parser ...) "
-     "and re-test these call sites."),
-    ("server-errors", "medium", _server_errors,
-     "{n} server errors in the logs: reproduce them against the new engine before cut-over."),
-    ("format-json", "medium", _format_json,
-     "Native 'format' (json or a schema) must become response_format {{type: json_object}} or "
-     "{{type: json_schema}} on the OpenAI API."),
-    ("temperature-default-v1", "medium", _temperature_v1,
-     "Temperature omitted on Ollama /v1 means 1.0 (Modelfile values overridden); the new engine applies "
-     "generation_config.json. Pin temperature/top_p explicitly in these calls or at the gateway."),
-    ("modelfile-defaults", "medium", _modelfile_defaults,
-     "Modelfile PARAMETER/SYSTEM defaults apply silently on Ollama: carry them over as explicit request "
-     "defaults (gateway or generation config), or outputs will shift."),
-    ("native-api", "medium", _native_api,
-     "These clients speak Ollama's native /api/* (NDJSON, options{{}}): point them at the gateway's OpenAI "
-     "contract (rewrite to an OpenAI client) or keep an Ollama-compatible shim."),
-    ("num-ctx-varies", "medium", _num_ctx_varies,
-     "Different num_ctx values {values} reload the model on Ollama; the new engine has one max context: "
-     "set it >= {max}."),
-    ("ollama-only-options", "medium", _ollama_only_options,
-     "Ollama-only fields ({keys}) are dropped by OpenAI-compatible engines: map num_predict -> max_tokens, "
-     "think -> chat_template_kwargs/reasoning settings, images -> image_url content parts; remove the rest."),
-    ("max-completion-tokens-ignored", "medium", _max_completion_tokens,
-     "Ollama ignores max_completion_tokens; the new engine honours it: expect shorter outputs."),
-    ("keep-alive-no-equivalent", "low", _keep_alive,
-     "keep_alive has no equivalent: the engine keeps one model resident. Remove it; use separate "
-     "deployments or a router for multi-model setups."),
-    ("legacy-embeddings", "low", _legacy_embeddings,
-     "/api/embeddings returns unnormalised vectors; /v1/embeddings engines normalise differently: "
-     "re-embed or verify similarity thresholds."),
-    ("thinking-models", "low", _thinking,
-     "Reasoning arrives as message.thinking on Ollama but as reasoning/reasoning_content on the engine: "
-     "configure a reasoning parser and update the client."),
-    ("forbidden-403", "low", _forbidden,
-     "{n} requests got 403 (Host/Origin check): the gateway must send an allowed Host or the app's "
-     "origin must be allowed; not an issue once traffic leaves Ollama."),
-    ("client-cancelled-499", "low", _cancelled,
-     "{n} clients gave up before the answer: check client timeouts against the new engine's latency."),
-    ("cpu-offload", "info", _cpu_offload,
-     "Part of the model ran on CPU: latency baselines from Ollama are pessimistic for a GPU engine."),
-    ("parallel-splits-context", "info", _parallel_ctx,
-     "Ollama splits --ctx-size across --parallel slots: the per-request context is the smaller number."),
-    ("context-assumed", "info", _unknown_context,
-     "Effective context of unloaded models comes from the version default: load them (or read "
-     "OLLAMA_CONTEXT_LENGTH) to confirm before sizing max context."),
+    (
+        "silent-truncation",
+        "high",
+        _truncation,
+        "Prompts were cut {n} times at limit {limits} with HTTP 200. The new engine rejects them with 400 "
+        "instead: set its max context (vLLM --max-model-len) >= {biggest} (e.g. {need}), or truncate "
+        "client-side on purpose.",
+    ),
+    (
+        "context-shift",
+        "medium",
+        _context_shift,
+        "Ollama shifted/truncated the context {n} times to keep generating; the new engine stops with "
+        "finish_reason=length or returns 400. Size max context for prompt + output, and cap max_tokens.",
+    ),
+    (
+        "queue-full-503",
+        "high",
+        _queue_full,
+        "Ollama's queue overflowed {n} times (503 'server busy'). Require admission control in front of "
+        "the engine: queue limits, per-tenant policy, backpressure and queue metrics (rejection checklist: "
+        "concurrency safety).",
+    ),
+    (
+        "generate-context-stateful",
+        "high",
+        _generate_context,
+        "{n} /api/generate call(s) pass 'context', Ollama's conversation state (a token array from the "
+        "previous answer). OpenAI-compatible engines have no such field and ignore it, so every call "
+        "silently starts a new conversation: rewrite these calls as chat requests whose messages carry "
+        "the history.",
+    ),
+    (
+        "tool-choice-ignored",
+        "high",
+        _tool_choice_v1,
+        "tool_choice={values} is ignored by Ollama's /v1 today but enforced by vLLM/SGLang: expect forced "
+        "tool calls; start the engine with a tool parser (--enable-auto-tool-choice --tool-call-parser ...) "
+        "and re-test these call sites.",
+    ),
+    (
+        "server-errors",
+        "medium",
+        _server_errors,
+        "{n} server errors in the logs: reproduce them against the new engine before cut-over.",
+    ),
+    (
+        "format-json",
+        "medium",
+        _format_json,
+        "Native 'format' (json or a schema) must become response_format {{type: json_object}} or "
+        "{{type: json_schema}} on the OpenAI API.",
+    ),
+    (
+        "temperature-default-v1",
+        "medium",
+        _temperature_v1,
+        "Temperature omitted on Ollama /v1 means 1.0 (Modelfile values overridden); the new engine applies "
+        "generation_config.json. Pin temperature/top_p explicitly in these calls or at the gateway.",
+    ),
+    (
+        "modelfile-defaults",
+        "medium",
+        _modelfile_defaults,
+        "Modelfile PARAMETER/SYSTEM defaults apply silently on Ollama: carry them over as explicit request "
+        "defaults (gateway or generation config), or outputs will shift.",
+    ),
+    (
+        "native-api",
+        "medium",
+        _native_api,
+        "These clients speak Ollama's native /api/* (NDJSON, options{{}}): point them at the gateway's OpenAI "
+        "contract (rewrite to an OpenAI client) or keep an Ollama-compatible shim.",
+    ),
+    (
+        "num-ctx-varies",
+        "medium",
+        _num_ctx_varies,
+        "Different num_ctx values {values} reload the model on Ollama; the new engine has one max context: "
+        "set it >= {max}.",
+    ),
+    (
+        "ollama-only-options",
+        "medium",
+        _ollama_only_options,
+        "Ollama-only fields ({keys}) are dropped by OpenAI-compatible engines: map num_predict -> max_tokens, "
+        "think -> chat_template_kwargs/reasoning settings, images -> image_url content parts; remove the rest.",
+    ),
+    (
+        "max-completion-tokens-ignored",
+        "medium",
+        _max_completion_tokens,
+        "Ollama ignores max_completion_tokens; the new engine honours it: expect shorter outputs.",
+    ),
+    (
+        "keep-alive-no-equivalent",
+        "low",
+        _keep_alive,
+        "keep_alive has no equivalent: the engine keeps one model resident. Remove it; use separate "
+        "deployments or a router for multi-model setups.",
+    ),
+    (
+        "legacy-embeddings",
+        "low",
+        _legacy_embeddings,
+        "/api/embeddings returns unnormalised vectors; /v1/embeddings engines normalise differently: "
+        "re-embed or verify similarity thresholds.",
+    ),
+    (
+        "thinking-models",
+        "low",
+        _thinking,
+        "Reasoning arrives as message.thinking on Ollama but as reasoning/reasoning_content on the engine: "
+        "configure a reasoning parser and update the client.",
+    ),
+    (
+        "forbidden-403",
+        "low",
+        _forbidden,
+        "{n} requests got 403 (Host/Origin check): the gateway must send an allowed Host or the app's "
+        "origin must be allowed; not an issue once traffic leaves Ollama.",
+    ),
+    (
+        "client-cancelled-499",
+        "low",
+        _cancelled,
+        "{n} clients gave up before the answer: check client timeouts against the new engine's latency.",
+    ),
+    (
+        "cpu-offload",
+        "info",
+        _cpu_offload,
+        "Part of the model ran on CPU: latency baselines from Ollama are pessimistic for a GPU engine.",
+    ),
+    (
+        "parallel-splits-context",
+        "info",
+        _parallel_ctx,
+        "Ollama splits --ctx-size across --parallel slots: the per-request context is the smaller number.",
+    ),
+    (
+        "context-assumed",
+        "info",
+        _unknown_context,
+        "Effective context of unloaded models comes from the version default: load them (or read "
+        "OLLAMA_CONTEXT_LENGTH) to confirm before sizing max context.",
+    ),
 ]
 
 
