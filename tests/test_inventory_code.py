@@ -264,3 +264,12 @@ def test_detector_table_is_consistent():
             assert row["endpoint"][1] in data["endpoint_maps"], row["id"]
     ids = [d.id for d in _tables()[1]]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("text,signed,value", [
+    ("16384", False, 16384), (" 16384, more", False, 16384), ("8_192", False, 8192), ("-1", False, None),
+    ("-1", True, -1), ("+5", True, 5), ("abc", True, None), (None, False, None), ("4096}", True, 4096)])
+def test_leading_int(text, signed, value):
+    """The one number reader of code values and log fields."""
+    from migrate.inventory.numbers import leading_int
+    assert leading_int(text, signed=signed) == value
