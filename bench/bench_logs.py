@@ -8,7 +8,7 @@ Builds N GIN access lines that cycle through every access-line format seen in re
   * spacing: gin's padded columns and collapsed single spaces; LF and CRLF line ends;
   * latencies in every Go duration form (ns, µs, ms, s, 0s, XmYs, XhYmZs), with realistic values
     (every value different, as in real logs: no cache can remember them).
-Then times, best of 3 each (interleaved: the machine may be shared):
+Then times, best of 5 each (interleaved: the machine may be shared):
   * mawk: one pass splitting on '|' and counting by status and path (the reading floor);
   * ours: LogStats.feed_file + result (latency per endpoint, clients, per-minute, concurrency),
     in a fresh interpreter like a `migrate inventory` run.
@@ -207,7 +207,7 @@ def main() -> None:
         rss_small = parse(small)["rss_mb"]
         awk_wall = awk_cpu = float("inf")
         runs = []
-        for _ in range(3):  # best of 3 each, interleaved: the machine may be shared
+        for _ in range(5):  # best of 5 each, interleaved: the machine may be shared
             t, c = time.perf_counter(), child_cpu()
             subprocess.run([awk, prog, big], check=True, stdout=subprocess.DEVNULL)
             awk_wall, awk_cpu = min(awk_wall, time.perf_counter() - t), min(awk_cpu, child_cpu() - c)

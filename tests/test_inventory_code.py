@@ -369,3 +369,24 @@ def test_spread_uses_the_nearest_definition_above():
         'n = {"think": True}\n'
     )
     assert _params_of(text, "python") == {4: ["raw"], 7: ["context"], 9: []}
+
+
+@pytest.mark.parametrize(
+    "text,signed,value",
+    [
+        ("16384", False, 16384),
+        (" 16384, more", False, 16384),
+        ("8_192", False, 8192),
+        ("-1", False, None),
+        ("-1", True, -1),
+        ("+5", True, 5),
+        ("abc", True, None),
+        (None, False, None),
+        ("4096}", True, 4096),
+    ],
+)
+def test_leading_int(text, signed, value):
+    """The one number reader of code values and log fields."""
+    from migrate.inventory.numbers import leading_int
+
+    assert leading_int(text, signed=signed) == value

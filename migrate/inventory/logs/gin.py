@@ -72,8 +72,8 @@ class Access(NamedTuple):
     is no calendar date); counts by (path, status, method) and by client."""
 
     count: int
-    by_key: Counter
-    by_client: Counter
+    by_key: dict
+    by_client: dict
     latencies: list
     by_path: dict
     seconds: list
@@ -289,20 +289,20 @@ class GinParser:
         other = list(map(ne, c1, repeat(_STATUS_200)))
         pairs = Counter(zip(compress(c4, other), compress(c1, other))) if any(other) else Counter()
         left = {r: len(vals) for r, vals in by_request.items()}
-        by_key: Counter = Counter()
+        by_key: dict = {}
         req_get = self._req.get
         for (r, st), c in pairs.items():
             key = req_get((r, st)) or self._request(r, st, esc)
             if key is None:
                 return None
-            by_key[key] += c
+            by_key[key] = by_key.get(key, 0) + c
             left[r] -= c
         for r, c in left.items():
             if c:
                 key = req_get((r, _STATUS_200)) or self._request(r, _STATUS_200, esc)
                 if key is None:
                     return None
-                by_key[key] += c
+                by_key[key] = by_key.get(key, 0) + c
         ips = Counter(c3)
         for ip in ips:
             if ip not in ip_map:
@@ -310,9 +310,10 @@ class GinParser:
                 if not m:
                     return None
                 ip_map[ip] = m.group(1).decode()
-        by_client: Counter = Counter()
+        by_client: dict = {}
         for ip, c in ips.items():
-            by_client[ip_map[ip]] += c
+            address = ip_map[ip]
+            by_client[address] = by_client.get(address, 0) + c
         path_map = self._path
         by_path: dict = {}
         for r, vals in by_request.items():

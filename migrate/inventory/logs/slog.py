@@ -198,10 +198,7 @@ class AppLog:
             ev = {
                 "source": self.source,
                 "line": self.lineno,
-                "limit": leading_int(kv.get("limit")),
-                "prompt": leading_int(kv.get("prompt")),
-                "keep": leading_int(kv.get("keep")),
-                "new": leading_int(kv.get("new")),
+                **{k: leading_int(kv.get(k), signed=True) for k in ("limit", "prompt", "keep", "new")},
             }
             if ev["prompt"] is not None:
                 self.truncation_max_prompt = max(self.truncation_max_prompt or 0, ev["prompt"])
@@ -230,8 +227,8 @@ class AppLog:
                         "source": self.source,
                         "line": self.lineno,
                         "operation": fields.get("Operation"),
-                        "parallel": leading_int(fields.get("Parallel")),
-                        "kv_size": leading_int(fields.get("KvSize")),
+                        "parallel": leading_int(fields.get("Parallel"), signed=True),
+                        "kv_size": leading_int(fields.get("KvSize"), signed=True),
                         "kv_cache_type": fields.get("KvCacheType") or None,
                     }
                 )
@@ -279,8 +276,8 @@ def _runner(cmd: str, source: str, lineno: int) -> dict:
     flags: dict[str, str] = {}
     for flag, val in _CMD_FLAG.findall(cmd):
         flags.setdefault(flag, val)
-    ctx = leading_int(flags.get("--ctx-size", flags.get("-c")))
-    par = leading_int(flags.get("--parallel", flags.get("-np")))
+    ctx = leading_int(flags.get("--ctx-size", flags.get("-c")), signed=True)
+    par = leading_int(flags.get("--parallel", flags.get("-np")), signed=True)
     model = flags.get("--model", flags.get("-m"))
     blob = _BLOB.search(model or "")
     return {
@@ -291,6 +288,6 @@ def _runner(cmd: str, source: str, lineno: int) -> dict:
         "ctx_per_slot": (ctx // par) if ctx and par else ctx,
         "model_blob": ("sha256:" + blob.group(1)) if blob else None,
         "ollama_engine": "--ollama-engine" in cmd,
-        "n_gpu_layers": leading_int(flags.get("--n-gpu-layers", flags.get("-ngl"))),
+        "n_gpu_layers": leading_int(flags.get("--n-gpu-layers", flags.get("-ngl")), signed=True),
         "no_mmap": "--no-mmap" in cmd,
     }
