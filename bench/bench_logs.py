@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from migrate.testbed.ollama_server import go_duration  # the test server writes gin lines too
+
 MONTHS = {  # journald's month column in a few locales (month 2, the bench's February)
     "C": "Feb",
     "zh_CN": "2月",
@@ -67,25 +69,11 @@ METHOD_COLOURS = {"GET": "\x1b[97;44m", "POST": "\x1b[97;46m", "HEAD": "\x1b[97;
 RESET = "\x1b[0m"
 
 
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(), with gin's truncation to whole seconds above one minute."""
-    if ns == 0:
-        return "0s"
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return _trim(f"{ns / 1e3:.3f}") + "µs"
-    if ns < 1_000_000_000:
-        return _trim(f"{ns / 1e6:.6f}") + "ms"
-    if ns < 60_000_000_000:
-        return _trim(f"{ns / 1e9:.9f}") + "s"
-    s = ns // 1_000_000_000
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}h{m}m{sec}s" if h else f"{m}m{sec}s"
-
-
-def _trim(num: str) -> str:
-    return num.rstrip("0").rstrip(".")
+def gin_latency(ns: int) -> str:
+    """A latency as gin prints it: Go's Duration.String(), whole seconds above one minute."""
+    if ns > 60_000_000_000:
+        ns -= ns % 1_000_000_000
+    return go_duration(ns)
 
 
 # Shares of each Go duration form, roughly as in the recorded logs (a third are generations of a
@@ -115,7 +103,7 @@ def access_line(rnd: random.Random, i: int, when: float) -> str:
     ts = time.strftime("%Y/%m/%d - %H:%M:%S", time.gmtime(when))
     method, path = REQUESTS[i % len(REQUESTS)]
     status = rnd.choice(STATUSES)
-    lat = go_duration(latency_ns(rnd))
+    lat = gin_latency(latency_ns(rnd))
     client = CLIENTS[i % len(CLIENTS)]
     form = i % 11
     if form == 0:  # compact: spacing collapsed to single spaces
