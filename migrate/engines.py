@@ -7,7 +7,7 @@ none keeps its own list of engine ids (``tests/test_engines.py`` enforces it).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .datafiles import package_data
@@ -64,7 +64,6 @@ class Engine:
     live: Optional[str] = None  # liveness route (None: the health route)
     launch: Optional[LaunchTemplate] = None
     quantization: tuple[QuantRule, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False)  # fields no typed reader claims yet
 
     @property
     def is_server(self) -> bool:
@@ -100,6 +99,9 @@ _KNOWN = {
 
 
 def _engine(engine_id: str, spec: dict) -> Engine:
+    unknown = sorted(set(spec) - _KNOWN)
+    if unknown:  # a typo in the shipped registry must not be read as "field absent"
+        raise ValueError(f"engines.yaml: {engine_id}: unknown field(s) {', '.join(unknown)}")
     version = spec.get("version") or {}
     return Engine(
         id=engine_id,
@@ -119,7 +121,6 @@ def _engine(engine_id: str, spec: dict) -> Engine:
         live=spec.get("live"),
         launch=_launch(spec["launch"]) if spec.get("launch") else None,
         quantization=tuple(_quant_rule(r) for r in spec.get("quantization") or ()),
-        extra={k: v for k, v in spec.items() if k not in _KNOWN},
     )
 
 

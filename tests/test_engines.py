@@ -106,3 +106,9 @@ def test_model_catalog_parsers_name_launch_targets():
     targets = set(engines.launch_targets())
     for family, spec in package_data("catalog.yaml")["families"].items():
         assert set((spec.get("parsers") or {})) <= targets, family
+
+
+def test_an_unknown_registry_field_is_refused():
+    spec = {"name": "X", "protocol": "openai", "roles": ["server"], "helth": "/health"}
+    with pytest.raises(ValueError, match="x: unknown field.*helth"):
+        engines._engine("x", spec)
