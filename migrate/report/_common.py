@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from ..fsutil import write_atomic
+from ..redact import REDACTED, is_secret_header, mask_data, mask_text  # noqa: F401 (re-used names)
 
-REDACTED = "***"
-
-# Header names are compared lower-cased; anything that smells like a credential is dropped whole.
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
-_SECRET_WORDS = ("api-key", "api_key", "apikey", "token", "secret", "password")
-# Key names inside request bodies and observations whose values are credentials.
-_SECRET_KEYS = {"api_key", "apikey", "api-key", "authorization", "password", "secret", "access_token", "client_secret"}
-
-# A credential is long and has a digit: "Bearer sk-1a2b..." is masked, "a basic understanding" is not.
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:]+(?::[^/\s@]*)?@")
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access_token|password)=)[^&\s\"']+")
-_OPENAI_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")
-
-
-def is_secret_header(name: str) -> bool:
-    low = str(name).strip().lower()
-    return low in _SECRET_HEADERS or any(word in low for word in _SECRET_WORDS)
-
-
-def scrub_text(text: str) -> str:
-    """Mask credentials that may hide inside free text (URLs, raw header dumps, error messages)."""
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    text = _USERINFO.sub(lambda m: m.group(1), text)  # drop user:password@ entirely
-    text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-    return _OPENAI_KEY.sub(REDACTED, text)
+# One masking function for the whole tool (``migrate.redact``); these names are what the writers call.
+scrub_text = mask_text
+scrub = mask_data
 
 
 def to_plain(value: Any) -> Any:
@@ -50,25 +27,6 @@ def to_plain(value: Any) -> Any:
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
-    return value
-
-
-def scrub(value: Any, *, _key: str | None = None) -> Any:
-    """Return a copy with secret headers dropped and credential-looking strings masked."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if _key == "headers" and is_secret_header(k):
-                continue  # dropped, not masked: its presence is not evidence
-            if str(k).lower() in _SECRET_KEYS and v is not None:
-                out[k] = REDACTED
-                continue
-            out[k] = scrub(v, _key=str(k))
-        return out
-    if isinstance(value, list):
-        return [scrub(v, _key=_key) for v in value]
-    if isinstance(value, str):
-        return scrub_text(value)
     return value
 
 

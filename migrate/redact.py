@@ -1,0 +1,226 @@
+"""The one masking function: everything that leaves the process from outside data goes through here.
+
+Two concerns, one module, because every output path needs both:
+
+* **secrets** -- ``mask_text`` (free text: URLs, code lines, error messages, header dumps), ``mask_url``
+  (a URL we print or store), ``mask_data`` (a JSON-ready structure: secret-named keys and headers).
+  Secret *names* stay (``OLLAMA_API_KEY`` is an inventory fact); their *values* become ``***``.
+* **terminal safety** -- ``printable`` escapes control characters (ESC, OSC, DEL, U+2028, ...) in
+  anything a server or a scanned file chose, so it cannot drive the user's terminal or break a line.
+
+Patterns are deliberately generous: a masked variable name in a snippet costs nothing, a leaked key
+in an inventory attached to a pull request costs a rotation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+REDACTED = "***"
+
+# Header names compared lower-cased; these are dropped whole from header maps.
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+# Name segments (split on _ - . and camelCase) that make a name a credential's name.
+_SECRET_SEGMENTS = {
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "bearer",
+    "cookie",
+    "signature",
+}
+# ...unless the name is clearly about something else ("max_tokens" has "tokens", not "token").
+_NOT_SECRET_NAMES = {"key_id", "keyid", "keys", "keyword", "keywords", "token_count", "auth_type", "keep_alive"}
+
+_COUNTING_WORDS = {
+    "first",
+    "last",
+    "per",
+    "max",
+    "min",
+    "num",
+    "n",
+    "prompt",
+    "completion",
+    "total",
+    "input",
+    "output",
+    "next",
+    "special",
+    "eos",
+    "bos",
+    "pad",
+    "unk",
+    "sep",
+    "cls",
+    "mask",
+    "stop",
+    "end",
+    "start",
+    "sort",
+    "primary",
+    "foreign",
+    "cache",
+    "dict",
+    "partition",
+    "routing",
+    "hash",
+}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Well-known token shapes, masked wherever they appear.
+_TOKEN_SHAPES = re.compile(
+    r"""(?x)
+    \bsk-(?:proj-|ant-|or-v1-)?[A-Za-z0-9_-]{16,}       # OpenAI, Anthropic, OpenRouter
+  | \bhf_[A-Za-z0-9]{20,}                               # Hugging Face
+  | \bgh[pousr]_[A-Za-z0-9]{20,}                        # GitHub classic
+  | \bgithub_pat_[A-Za-z0-9_]{20,}                      # GitHub fine-grained
+  | \bglpat-[A-Za-z0-9_-]{20,}                          # GitLab
+  | \bxox[abprs]-[A-Za-z0-9-]{10,}                      # Slack
+  | \bAKIA[0-9A-Z]{16}\b                                # AWS access key id
+  | \bAIza[0-9A-Za-z_-]{35}                             # Google API key
+  | \beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}  # JWT
+    """
+)
+# "Bearer x" / "Basic x": a credential is long and has a digit ("a basic understanding" stays).
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&](?:api[_-]?key|key|token|access_token|auth|password|secret|sig|signature)=)[^&\s\"'#]+"
+)
+# NAME = value / NAME: value / "NAME": "value" -- the value of a credential-named field.
+_FIELD = re.compile(
+    r"""(?P<name>["']?(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)["']?)(?P<sep>\s*(?::|=|:=|=>)\s*)"""
+    r"""(?:(?P<q>["'])(?P<quoted>[^"'\n]*)(?P=q)|(?P<bare_value>[^\s"'#,;&()\[\]{}<>]++)(?![(\[."']))"""
+)
+
+
+def name_segments(name: str) -> list[str]:
+    return [s.lower() for s in re.split(r"[_\-.\s]+", _CAMEL.sub("_", name)) if s]
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a field, env var or header name holds a credential (``OLLAMA_API_KEY``, ``X-Token``,
+    ``apiKey``, ``Authorization``); false for ``max_tokens``, ``keep_alive``, ``num_keys``."""
+    low = str(name).strip().strip("\"'").lower()
+    if not low or low in _NOT_SECRET_NAMES:
+        return False
+    if low in _SECRET_HEADERS:
+        return True
+    segments = name_segments(str(name).strip().strip("\"'"))
+    # The credential word names the thing ("api_key", "X-Token", "client_secret"); words before it that
+    # make it a count or a vocabulary entry ("time_to_first_token", "eos_token") make it not a secret.
+    return bool(segments) and segments[-1] in _SECRET_SEGMENTS and not (set(segments[:-1]) & _COUNTING_WORDS)
+
+
+def is_secret_header(name: str) -> bool:
+    return is_secret_name(name)
+
+
+def _mask_field(m: re.Match) -> str:
+    if not is_secret_name(m.group("bare")):
+        return m.group(0)
+    if m.group("q"):
+        value = m.group("quoted")
+        if not value or value.startswith(("{", "$")) or value == REDACTED:
+            return m.group(0)  # a template or env reference ("{token}", "${API_KEY}"): not a secret
+        # "Bearer sk-..." keeps its scheme word so the fact (bearer auth) survives.
+        scheme = re.match(r"(?i)(bearer|basic|token)\s+", value)
+        kept = scheme.group(0) if scheme else ""
+        return f"{m.group('name')}{m.group('sep')}{m.group('q')}{kept}{REDACTED}{m.group('q')}"
+    value = m.group("bare_value")
+    if value.startswith((REDACTED, "$")) or value.lower() in (
+        "none",
+        "null",
+        "true",
+        "false",
+        "bearer",
+        "basic",
+        "token",
+    ):
+        return m.group(0)
+    return f"{m.group('name')}{m.group('sep')}{REDACTED}"
+
+
+def mask_text(text: str) -> str:
+    """Mask credentials inside free text: token shapes, bearer values, ``user:pass@`` in URLs, secret
+    query parameters and the values of credential-named fields (``api_key="..."``, ``X-Api-Key: ...``,
+    ``OLLAMA_API_KEY=...``)."""
+    if not text:
+        return text
+    text = _USERINFO.sub(lambda m: m.group(1), text)  # user:password@ dropped whole
+    text = _TOKEN_SHAPES.sub(REDACTED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return _FIELD.sub(_mask_field, text)
+
+
+def mask_url(url: str | None) -> str | None:
+    """A URL as we may print or store it: no ``user:password@``, no secret query values."""
+    if url is None:
+        return None
+    return mask_text(str(url))
+
+
+def mask_data(value: Any, *, _key: str | None = None) -> Any:
+    """A copy of JSON-ready data with secret headers dropped, secret-named values masked and every
+    string run through :func:`mask_text`."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if _key == "headers" and str(k).lower() in _SECRET_HEADERS | {"x-api-key", "api-key"}:
+                continue  # dropped, not masked: its presence is not evidence
+            if isinstance(v, str) and is_secret_name(str(k)):
+                out[k] = REDACTED if v else v
+                continue
+            out[k] = mask_data(v, _key=str(k))
+        return out
+    if isinstance(value, (list, tuple)):
+        return [mask_data(v, _key=_key) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+# --- terminal safety ------------------------------------------------------------------------------
+
+_SAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: Any, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control/format/separator character escaped (``\\x1b``, ``\\x7f``,
+    ``\\u2028``), so outside data can neither drive a terminal nor split a line. Tabs stay; newlines
+    stay only with ``keep_newlines``."""
+    s = str(text)
+    if s.isprintable() and "\u2028" not in s:
+        return s
+    out = []
+    for ch in s:
+        if ch == "\t" or (keep_newlines and ch == "\n"):
+            out.append(ch)
+        elif ch != " " and unicodedata.category(ch) in _SAFE_CATEGORIES:
+            out.append(_escape(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def has_unsafe_chars(text: str) -> bool:
+    """True when ``text`` holds a control, format or line-separator character (refused in aliases,
+    tags and other names that end up in YAML, shell or a terminal)."""
+    return any(ch != " " and unicodedata.category(ch) in _SAFE_CATEGORIES for ch in str(text))
