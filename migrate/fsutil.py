@@ -79,25 +79,21 @@ def write_atomic(
     given = Path(path)
     payload = _encode(data, newline)
     try:
-        st = _stat(given)
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            _write_into(given, st, payload)
-            return given
-        target = _resolve(given)
-        if st is not None:
-            _refuse_read_only(given, st)
-        if mode == KEEP:
-            mode = stat.S_IMODE(st.st_mode) if st is not None else None
-        _replace(target, payload, mode, backup=backup and st is not None)
+        _write(given, payload, mode, backup=backup)
     except OSError as exc:
         raise UsageError(f"cannot write {printable(given)}: {_reason(exc)}") from exc
     return given
 
 
 def backup_path(path: str | os.PathLike) -> Path:
-    """Where ``write_atomic(..., backup=True)`` keeps the previous file: next to the real file."""
-    target = _resolve(Path(path))
-    return target.with_name(target.name + ".bak")
+    """Where ``write_atomic(..., backup=True)`` keeps the previous file: next to the real file (for a
+    symlink, next to what it points to), spelled as the caller spelled ``path`` when it is no link."""
+    given = Path(path)
+    if not given.is_symlink():
+        return given.with_name(given.name + ".bak")
+    target = _resolve(given)
+    bak = target.with_name(target.name + ".bak")
+    return bak if given.is_absolute() else Path(os.path.relpath(bak))
 
 
 def append(path: str | os.PathLike, text: str) -> Path:
@@ -135,14 +131,20 @@ def write_tree(out_dir: str | os.PathLike, files: dict[str, tuple[Data, int]]) -
     try:
         st = _stat(out)
         if st is not None and not stat.S_ISDIR(st.st_mode):
-            raise _Refused("not a directory")
+            raise _Refused(f"it is {_kind(st.st_mode)}, not a directory")
         real = _resolve(out)
-        for rel in files:  # an existing file we must not replace stops the run before anything is written
-            old = _stat(real / rel, follow=False)
+    except OSError as exc:
+        raise UsageError(f"cannot write {printable(out)}: {_reason(exc)}") from exc
+    for rel in files:  # a file we must not replace stops the run before anything is written
+        try:
+            old = _stat(real / rel)
             if old is not None and stat.S_ISDIR(old.st_mode):
-                raise _Refused(f"{rel} is a directory")
+                raise _Refused("it is a directory")
             if old is not None and stat.S_ISREG(old.st_mode):
                 _refuse_read_only(real / rel, old)
+        except OSError as exc:
+            raise UsageError(f"cannot write {printable(out / rel)}: {_reason(exc)}; nothing was written") from exc
+    try:
         made = [d for d in (real.parent, *real.parent.parents) if not d.exists()]  # removed again on failure
         real.parent.mkdir(parents=True, exist_ok=True)
         stage_root = Path(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent))
@@ -166,10 +168,14 @@ def write_tree(out_dir: str | os.PathLike, files: dict[str, tuple[Data, int]]) -
             done = True
             return out
         moved: list[str] = []
-        for rel in files:
+        for rel, (_, mode) in files.items():
+            dest = real / rel
             try:
-                (real / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(stage / rel, real / rel)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if dest.is_symlink() or (dest.exists() and not dest.is_file()):
+                    _write(dest, (stage / rel).read_bytes(), mode, backup=False)  # as `-o link` is written
+                else:
+                    os.replace(stage / rel, dest)
             except OSError as exc:
                 done = f"{len(moved)} of {len(files)} files were replaced" + (f" ({', '.join(moved)})" if moved else "")
                 raise UsageError(f"cannot write {printable(out / rel)}: {_reason(exc)}; {done}") from exc
@@ -221,6 +227,20 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
 
 
 # --- internals --------------------------------------------------------------------------------------
+
+
+def _write(given: Path, payload: bytes, mode: int | str | None, *, backup: bool) -> None:
+    """``write_atomic`` without the translation of its OSError into one UsageError."""
+    st = _stat(given)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_into(given, st, payload)
+        return
+    target = _resolve(given)
+    if st is not None:
+        _refuse_read_only(given, st)
+    if mode == KEEP:
+        mode = stat.S_IMODE(st.st_mode) if st is not None else None
+    _replace(target, payload, mode, backup=backup and st is not None)
 
 
 class _Refused(OSError):

@@ -419,6 +419,20 @@ def test_generate_over_an_existing_tree_replaces_its_files(tmp_path):
     assert stat.S_IMODE((out_dir / "a" / "launch.sh").stat().st_mode) == fsutil.EXECUTABLE
 
 
+def test_generate_over_a_tree_whose_gateway_is_a_symlink_writes_the_target(tmp_path):
+    out_dir = tmp_path / "gen"
+    judge_ok("generate --out NEW", invoke([*GENERATE, out_dir]))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (out_dir / "gateway.yaml").rename(repo / "gateway.yaml")
+    (out_dir / "gateway.yaml").symlink_to(repo / "gateway.yaml")
+    link_before = fingerprint(out_dir / "gateway.yaml")
+    out = invoke(["generate", "--target", "sglang", "--alias", "a=llama3.1:8b", "--out", out_dir])
+    judge_ok("generate --out EXISTING with gateway.yaml a symlink -> the target is written", out)
+    assert fingerprint(out_dir / "gateway.yaml") == link_before
+    assert "sglang" in (repo / "gateway.yaml").read_text() and _strays(repo) == []
+
+
 @pytest.mark.parametrize("kind", ["device link", "through a file", "read-only file inside"])
 def test_generate_onto_an_impossible_out_is_one_line(tmp_path, kind):
     if kind == "device link":
