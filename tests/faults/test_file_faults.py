@@ -513,7 +513,7 @@ def test_canary_summary_file_fifo_without_reader_does_not_hang(tmp_path, healthy
 def test_concurrent_applies_in_threads_both_land(tmp_path):
     # From 5 %, two promotions in turn give 10 % then 25 %; a lost update leaves 10 %.
     rep, policy = report(), load_policy(None)
-    for trial in range(40):
+    for trial in range(15):  # without the lock every trial loses an update
         gw = _gateway(tmp_path / f"t{trial}")
         start = threading.Barrier(2)
         errors: list[BaseException] = []
@@ -537,7 +537,7 @@ def test_concurrent_applies_in_threads_both_land(tmp_path):
 
 def test_concurrent_applies_in_processes_both_land(tmp_path, healthy):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for trial in range(3):
+    for trial in range(2):
         gw = _gateway(tmp_path / f"p{trial}")
         procs = [
             subprocess.Popen(
