@@ -6,6 +6,11 @@ Imports go one way: this module imports the command modules; they never import i
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import sys
+
 import click
 
 from . import __version__
@@ -17,14 +22,25 @@ from .commands.plan import plan_cmd
 from .commands.probe import probe_command
 from .commands.send import send_command
 from .commands.validate import validate
-from .errors import MigrateError
+from .errors import EXIT_INTERNAL, EXIT_USAGE, MigrateError
+from .redact import mask_text, printable
 
 COMMANDS = (canary, compat_cmd, generate_cmd, inventory, plan_cmd, probe_command, send_command, validate)
+
+# A stream write that failed (stdout on a full disk, /dev/full, a hung-up terminal) raises an OSError
+# with one of these and no file name; every file the tool writes is named in its own error instead.
+_STREAM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+DEBUG_ENV = "MIGRATE_DEBUG"
 
 
 class MigrateGroup(click.Group):
     """A click group that turns ``MigrateError`` into one line and a documented exit code, never a
-    traceback. Click's own usage errors keep click's handling (message + usage, exit 2)."""
+    traceback. Click's own usage errors keep click's handling (message + usage, exit 2), and so does
+    a closed pipe (``migrate plan | head -1``): click exits 1 without a word, as Unix tools do.
+
+    Anything else is a bug. It still gets one line (``error: internal error: ...``, secrets masked)
+    and its own exit code, 70, which is none of the documented answers, so CI and the fault matrix
+    can never mistake a crash for a verdict. ``MIGRATE_DEBUG=1`` lets the traceback through."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -32,6 +48,44 @@ class MigrateGroup(click.Group):
         except MigrateError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(exc.code) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            if exc.filename is None and exc.errno in _STREAM_ERRNOS:
+                _discard_stdout()
+                click.echo(f"error: cannot write to standard output: {exc.strerror}", err=True)
+                raise SystemExit(EXIT_USAGE) from None
+            _internal_error(exc)
+        except Exception as exc:
+            _internal_error(exc)
+
+
+def _discard_stdout() -> None:
+    """What is still buffered for a stdout that failed would fail again when Python flushes it at
+    exit, with a second message; point the descriptor at /dev/null so the exit is quiet."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return  # not a real descriptor (CliRunner): nothing is flushed at exit
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _internal_error(exc: Exception) -> None:
+    if os.environ.get(DEBUG_ENV):
+        raise exc
+    message = printable(mask_text(str(exc)))
+    click.echo(
+        f"error: internal error: {type(exc).__name__}: {message} "
+        f"(a bug in migrate, please report it; {DEBUG_ENV}=1 shows the traceback)",
+        err=True,
+    )
+    raise SystemExit(EXIT_INTERNAL) from None
 
 
 @click.group(cls=MigrateGroup, context_settings={"help_option_names": ["-h", "--help"]})

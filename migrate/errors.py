@@ -6,6 +6,7 @@ Exit codes (stable; documented in docs/exit-codes.md):
   2 usage error or bad input (unreadable file, invalid JSON/YAML, schema violation)
   3 a backend is unreachable
   4 inconclusive (not enough evidence to decide)
+  70 internal error: a bug in migrate (sysexits' EX_SOFTWARE), never one of the answers above
 
 Library code raises the subclass that names the outcome (``UsageError(msg)``); the exit code travels
 with the class, so no module outside this one passes a bare number. The command group in
@@ -21,6 +22,7 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INCONCLUSIVE = 4
+EXIT_INTERNAL = 70
 
 
 class MigrateError(Exception):

@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import FailedError, UsageError
-from .fsutil import KEEP, write_atomic
+from .fsutil import KEEP, backup_path, write_atomic
 from .metrics_catalog import load_catalog
 
 
@@ -414,11 +414,11 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     if alias_weights(new_data, alias) != target:  # the edit must say exactly what we meant
         raise FailedError(f"refused: {path}: the edited weights did not read back as {target}")
 
-    backup = path.with_name(path.name + ".bak")
+    backup = backup_path(path)
     if new_text != text:
         # newline="": the text already carries the file's own line endings (CRLF stays CRLF).
-        write_atomic(backup, text, mode=KEEP, newline="")
-        write_atomic(path, new_text, mode=KEEP, newline="")
+        # backup=True: the .bak keeps the file's mode and appears only once the edit is in place.
+        write_atomic(path, new_text, mode=KEEP, newline="", backup=True)
     return {
         "path": str(path),
         "alias": alias,

@@ -6,6 +6,7 @@ import stat
 import pytest
 
 from migrate import fsutil
+from migrate.errors import UsageError
 from migrate.fsutil import write_atomic
 
 
@@ -77,7 +78,7 @@ def test_failed_rename_removes_temp_and_keeps_target(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(fsutil.os, "replace", refuse)
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match="No space left on device"):
         write_atomic(target, "new content")
     assert target.read_text() == "original"
     assert _leftovers(tmp_path) == []
@@ -96,9 +97,11 @@ def test_interrupt_removes_temp(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
-def test_missing_directory_raises_oserror(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        write_atomic(tmp_path / "no" / "such" / "f.txt", "x")
+def test_missing_directory_is_one_usage_error_naming_the_path(tmp_path):
+    target = tmp_path / "no" / "such" / "f.txt"
+    with pytest.raises(UsageError) as exc:
+        write_atomic(target, "x")
+    assert str(exc.value) == f"cannot write {target}: No such file or directory" and exc.value.code == 2
 
 
 def test_relative_path_in_cwd(tmp_path, monkeypatch):

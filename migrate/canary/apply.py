@@ -1,12 +1,16 @@
 """`migrate canary --apply`: decide from the weight the gateway file gives the candidate now, then
-write the recommendation into that file (gateway.set_weights: round-trip, atomic, .bak, validated)."""
+write the recommendation into that file (gateway.set_weights: round-trip, atomic, .bak, validated).
+
+The read, the decision and the write happen under one lock on the file (``fsutil.locked``), and the
+file is read inside it: two `--apply` runs on one file take turns, and the second decides from the
+first one's result instead of overwriting it."""
 
 from __future__ import annotations
 
 import os
 from typing import Optional
 
-from .. import gateway
+from .. import fsutil, gateway
 from .decide import Decision, decide
 from .formats import Context
 
@@ -20,15 +24,11 @@ def apply(
     *,
     current_weight: Optional[int] = None,
 ) -> tuple[Decision, Context]:
-    if current_weight is None:
-        current_weight = gateway.read_weight(config, alias, backend)
-    d = decide(report, policy, current_weight)
-    applied = gateway.set_weights(config, alias, backend, d.recommended_weight)
-    ctx = Context(
-        alias=alias,
-        backend=backend,
-        split=applied["after"],
-        applied=applied,
-        base_urls=gateway.base_urls(config, alias),
-    )
+    with fsutil.locked(config):
+        if current_weight is None:
+            current_weight = gateway.read_weight(config, alias, backend)
+        d = decide(report, policy, current_weight)
+        applied = gateway.set_weights(config, alias, backend, d.recommended_weight)
+        base_urls = gateway.base_urls(config, alias)
+    ctx = Context(alias=alias, backend=backend, split=applied["after"], applied=applied, base_urls=base_urls)
     return d, ctx

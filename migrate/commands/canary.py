@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from .. import fsutil
 from ..canary import decide, load_policy, load_report
 from ..canary.apply import apply
 from ..canary.check import gate
@@ -93,11 +94,7 @@ def canary(
     if check_path:
         result = gate(check_path, report, policy, alias, backend, base=base_path, current_weight=current_weight)
         if summary_file:
-            try:
-                with open(summary_file, "a", encoding="utf-8") as fh:
-                    fh.write(result.markdown)
-            except OSError as exc:
-                raise UsageError(f"{summary_file}: cannot append ({exc.strerror})") from None
+            fsutil.append(summary_file, result.markdown)
         if fmt == "json":
             emit_json(result.to_dict())
         else:

@@ -1,20 +1,12 @@
-"""Write a rendered tree: every file atomically (migrate/fsutil), with the mode the tree gives it."""
+"""Write a rendered tree: all or nothing (migrate/fsutil.write_tree), with the mode the tree gives each file."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .. import fsutil
-from ..errors import UsageError
 
 
 def write_tree(tree: dict[str, tuple[str, int]], out_dir: str) -> None:
-    """``tree``: {relative path: (text, mode)}; the output directories are created."""
-    out = Path(out_dir)
-    for rel, (text, mode) in tree.items():
-        path = out / rel
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fsutil.write_atomic(path, text, mode=mode)
-        except OSError as exc:  # e.g. --out is a file, no permission
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """``tree``: {relative path: (text, mode)}. The files are written into a temporary directory next
+    to ``out_dir`` and moved into place, so a failure (a full disk, an unwritable path) is one
+    ``UsageError`` and leaves ``out_dir`` as it was."""
+    fsutil.write_tree(out_dir, tree)

@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..fsutil import write_atomic
-from ..redact import REDACTED, is_secret_header, mask_data, mask_text  # noqa: F401 (re-used names)
+from ..redact import REDACTED, is_secret_header, mask_data, mask_text, printable  # noqa: F401 (re-used names)
 
 # One masking function for the whole tool (``migrate.redact``); these names are what the writers call.
 scrub_text = mask_text
@@ -40,9 +41,13 @@ def prepare(report: Any) -> dict:
 
 def write_output(path: str | os.PathLike, text: str) -> Path:
     """A report file where the user asked for it, creating its directory; the write itself is the
-    one atomic writer's (``migrate.fsutil``), so readers never see a half-written report."""
+    one atomic writer's (``migrate.fsutil``), so readers never see a half-written report, and a
+    device, FIFO or symlink named here is written into, not replaced. Failures: one ``UsageError``."""
     target = Path(path)
-    (target.parent if str(target.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+    try:
+        (target.parent if str(target.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a path through a file, no permission
+        raise UsageError(f"cannot write {printable(target)}: {exc.strerror or exc}") from None
     return write_atomic(target, text, newline="\n")
 
 
