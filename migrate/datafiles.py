@@ -126,6 +126,11 @@ def load_inventory(path: str | os.PathLike) -> dict:
     data = load_user_file(path, "inventory")
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise UsageError(f"inventory {path}: expected an object with a models[] list")
+    for i, model in enumerate(data.get("models", [])):
+        if not isinstance(model, dict):
+            raise UsageError(f"inventory {path}: models[{i}] must be an object, got {type(model).__name__}")
+    if not isinstance(data.get("profile") or {}, dict):
+        raise UsageError(f"inventory {path}: profile must be an object")
     return data
 
 

@@ -109,3 +109,22 @@ def test_size_cap_on_text_and_json_nesting(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(UsageError, match="request is nested too deeply"):
         load_user_json(deep, "request")
+
+
+def test_no_other_module_parses_yaml():
+    # Every YAML parse goes through the guarded reader; the gateway's ruamel round-trip (which keeps
+    # comments for canary --apply) runs datafiles.check_yaml_text first.
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    parse = re.compile(r"\byaml\.(safe_)?load(_all)?\(|\bYAML\(|\byaml\.parse\(|\bcompose\(")
+    allowed = {"migrate/datafiles.py", "migrate/gateway.py"}
+    offenders = [
+        str(p.relative_to(repo))
+        for top in ("migrate", "compat_suite")
+        for p in (repo / top).rglob("*.py")
+        if str(p.relative_to(repo)) not in allowed and parse.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+    assert "check_yaml_text(" in (repo / "migrate/gateway.py").read_text(encoding="utf-8")
