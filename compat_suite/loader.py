@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 import jsonschema
 
-from migrate.datafiles import parse_yaml
+from migrate.datafiles import parse_yaml, read_user_text
 from migrate.errors import UsageError
 from migrate.report.contract import CATEGORIES
 
@@ -136,11 +136,8 @@ def load_cases(
         for f in builtin_files():
             cases.extend(parse_file(f.read_text(encoding="utf-8"), f"compat_suite/cases/{f.name}"))
     for path in _user_files(extra):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read ({exc})") from None
-        cases.extend(parse_file(text, str(path)))
+        # The one reader of users' files: size-capped; parse_file then refuses alias bombs and deep nesting.
+        cases.extend(parse_file(read_user_text(path, "case file"), str(path)))
     seen: dict[str, str] = {}
     for c in cases:
         if c.id in seen:

@@ -2,6 +2,12 @@
 
 User files fail with one line and exit 2 (``UsageError``), naming the file and, for a syntax error,
 the line. YAML is a superset of JSON, so one parser serves both.
+
+A user file is hostile until read: it is refused when larger than ``MAX_USER_FILE_BYTES``, nested
+deeper than ``MAX_DEPTH``, or when its aliases refer to themselves (``&a [*a]``) or would expand to
+more than ``MAX_ALIAS_NODES`` nodes (a "billion laughs" file is a few hundred bytes). The check runs
+on the parser's event stream, before anything is built, so refusing costs no more than reading.
+Anchors and aliases below the bound stay allowed: case files share one history across cases.
 """
 
 from __future__ import annotations
@@ -9,12 +15,20 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 from importlib import resources
-from typing import Any
+from typing import Any, Iterable, Optional
 
 import yaml
 
 from .errors import UsageError
+
+MAX_USER_FILE_BYTES = 10 * 1024 * 1024  # docs/validate.md; the largest real input (an inventory) is far below
+MAX_DEPTH = 64  # nesting levels; real files use < 12, and deep nesting exhausts recursive walkers
+MAX_ALIAS_NODES = 100_000  # nodes that aliases add, counted as if expanded
+
+# libyaml when present: the pure-Python parser takes ~2 s per MB.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.lru_cache(maxsize=None)
@@ -23,9 +37,83 @@ def package_data(name: str) -> Any:
     return yaml.safe_load(resources.files("migrate").joinpath(f"data/{name}").read_text(encoding="utf-8"))
 
 
-def parse_yaml(text: str, source: str, what: str = "file") -> Any:
+def check_yaml_text(
+    text: str, source: str, what: str = "file", *, limit: int = MAX_USER_FILE_BYTES, events: Any = None
+) -> None:
+    """Refuse (UsageError) YAML text that is too large, too deep or an alias bomb, before it is built.
+
+    A syntax error ends the check silently: the real parser reports it with its line. ``events``, a
+    callable text -> events, rescans with the caller's own parser when libyaml stops on a syntax
+    error, so no text one parser rejects can carry a bomb past the other.
+    """
+    if len(text) > limit:
+        raise UsageError(f"{source}: {what} is larger than {_size(limit)}; refusing to read it")
+    if not _check_events(yaml.parse(text, Loader=_LOADER), source, what) and events is not None:
+        _check_events(events(text), source, what)
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
+
+
+def _check_events(events: Iterable, source: str, what: str) -> bool:
+    """Walk a parser's events keeping each anchor's expanded size; False when the text did not parse.
+
+    Works on PyYAML and ruamel.yaml events alike (same class names and ``anchor`` attributes).
+    """
+    sizes: dict[str, Optional[int]] = {}  # anchor -> expanded node count; None while still open
+    stack: list[list] = []  # [anchor, nodes so far] per open collection
+    added = 0  # nodes contributed by aliases
+    it = iter(events)
+    while True:
+        try:
+            event = next(it)
+        except StopIteration:
+            return True
+        except Exception:  # any parser's syntax error: the loader reports it with its line
+            return False
+        kind = type(event).__name__
+        anchor = getattr(event, "anchor", None)
+        if kind in ("MappingStartEvent", "SequenceStartEvent"):
+            if len(stack) >= MAX_DEPTH:
+                raise UsageError(f"{_where(source, event)}: {what} is nested deeper than {MAX_DEPTH} levels")
+            if anchor is not None:
+                sizes[anchor] = None
+            stack.append([anchor, 1])
+            continue
+        if kind in ("MappingEndEvent", "SequenceEndEvent"):
+            anchor, size = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+        elif kind == "AliasEvent":
+            if anchor in sizes and sizes[anchor] is None:
+                raise UsageError(f"{_where(source, event)}: {what} has a recursive alias *{anchor}")
+            size = sizes.get(anchor) or 1  # an undefined alias: the loader reports it
+            added += size
+            if added > MAX_ALIAS_NODES:
+                raise UsageError(
+                    f"{_where(source, event)}: {what} has aliases that expand to more than "
+                    f"{MAX_ALIAS_NODES:,} nodes (an alias bomb?); refusing to read it"
+                )
+        elif kind == "ScalarEvent":
+            size = 1
+            if anchor is not None:
+                sizes[anchor] = 1
+        else:
+            continue
+        if stack:
+            stack[-1][1] += size
+
+
+def _where(source: str, event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f"{source}:{mark.line + 1}" if mark is not None else source
+
+
+def parse_yaml(text: str, source: str, what: str = "file", *, limit: int = MAX_USER_FILE_BYTES) -> Any:
+    check_yaml_text(text, source, what, limit=limit)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -38,12 +126,60 @@ def load_inventory(path: str | os.PathLike) -> dict:
     data = load_user_file(path, "inventory")
     if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
         raise UsageError(f"inventory {path}: expected an object with a models[] list")
+    for i, model in enumerate(data.get("models", [])):
+        if not isinstance(model, dict):
+            raise UsageError(f"inventory {path}: models[{i}] must be an object, got {type(model).__name__}")
+    if not isinstance(data.get("profile") or {}, dict):
+        raise UsageError(f"inventory {path}: profile must be an object")
     return data
+
+
+class _BoundedText:
+    """A user's text file whose ``read()`` refuses more than ``limit``: a regular file is judged by
+    its size before reading, a FIFO or device (no size) by reading at most ``limit`` + 1 characters."""
+
+    def __init__(self, path: str | os.PathLike, what: str, limit: int, newline: Optional[str]):
+        self._fh = open(path, encoding="utf-8", newline=newline)
+        self._path, self._what, self._limit = path, what, limit
+        try:
+            st = os.fstat(self._fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                self._refuse(f" ({st.st_size:,} bytes)")
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _refuse(self, detail: str = "") -> None:
+        raise UsageError(f"{self._path}: {self._what} is larger than {_size(self._limit)}{detail}; refusing to read it")
+
+    def read(self) -> str:
+        text = self._fh.read(self._limit + 1)
+        if len(text) > self._limit:
+            self._refuse()
+        return text
+
+    def __enter__(self) -> "_BoundedText":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._fh.close()
+
+
+def open_user_text(
+    path: str | os.PathLike, what: str = "file", *, limit: int = MAX_USER_FILE_BYTES, newline: Optional[str] = None
+) -> _BoundedText:
+    """Open a user's UTF-8 text file for one bounded ``read()`` (use as a context manager)."""
+    return _BoundedText(path, what, limit, newline)
+
+
+def read_user_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A user's text file (size-capped); unreadable, not UTF-8 or too large: UsageError (exit 2)."""
+    return _read_user_text(path, what)
 
 
 def _read_user_text(path: str | os.PathLike, what: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open_user_text(path, what) as fh:
             return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -61,3 +197,5 @@ def load_user_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: {what} is nested too deeply") from None

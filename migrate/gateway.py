@@ -1,11 +1,14 @@
 """The gateway config (the contract ``migrate generate`` writes): validate it and move weights.
 
 Loaded with ruamel.yaml in round-trip mode so every problem points at a line of the user's file
-and a weight change touches nothing but the weight values.
+and a weight change touches nothing but the weight values. Before ruamel sees the text it passes the
+same guards as every user file (``datafiles.check_yaml_text``: size, depth, alias bombs), with a
+tighter size cap: round-trip parsing costs ~4 s per MB and real gateway configs are a few KB.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -20,9 +23,12 @@ import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from .datafiles import check_yaml_text, open_user_text
 from .errors import FailedError, UsageError
 from .fsutil import KEEP, backup_path, write_atomic
 from .metrics_catalog import load_catalog
+
+MAX_GATEWAY_BYTES = 1024 * 1024  # docs/validate.md
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,10 @@ def _yaml() -> YAML:
 def read_text(path: str | os.PathLike) -> str:
     """The file's text with its own line endings, or GatewayUnreadable (exit 2)."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open_user_text(path, "gateway config", limit=MAX_GATEWAY_BYTES, newline="") as fh:
             return fh.read()
+    except UsageError as exc:  # over the size cap
+        raise GatewayUnreadable(str(exc)) from None
     except FileNotFoundError:
         raise GatewayUnreadable(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -65,8 +73,13 @@ def read_text(path: str | os.PathLike) -> str:
         raise GatewayUnreadable(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def parse_text(text: str) -> tuple[Any, list[Problem]]:
-    """Round-trip parse; a YAML syntax error becomes a Problem at its line."""
+def parse_text(text: str, source: str = "gateway config") -> tuple[Any, list[Problem]]:
+    """Round-trip parse; a YAML syntax error becomes a Problem at its line. Text over the size cap,
+    nested too deep or holding an alias bomb is refused before parsing: GatewayUnreadable (exit 2)."""
+    try:
+        check_yaml_text(text, source, "gateway config", limit=MAX_GATEWAY_BYTES, events=lambda t: _yaml().parse(t))
+    except UsageError as exc:
+        raise GatewayUnreadable(str(exc)) from None
     try:
         return _yaml().load(text), []
     except MarkedYAMLError as exc:
@@ -122,11 +135,29 @@ def validate_data(data: Any) -> list[Problem]:
     validator = jsonschema.Draft202012Validator(_schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
+        if err.validator == "additionalProperties" and err.validator_value is False:
+            problems.extend(_unknown_keys(data, path, err.instance, err.schema))
+            continue
         where = _dotted(path) or "(top level)"
         # A missing key is reported at the mapping that lacks it; anything else at the value.
         problems.append(Problem(_line_of(data, path), f"{where}: {err.message}"))
     problems.extend(_semantic_problems(data))
     return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _unknown_keys(root: Any, path: list, mapping: dict, schema: dict) -> list[Problem]:
+    """One problem per key the closed contract does not know, at the key's own line."""
+    known = list(schema.get("properties", {}))
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    out = []
+    for key in mapping:
+        if key in known or any(p.search(str(key)) for p in patterns):
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}; x-* keys are yours"
+        where = f"{_dotted(path)}.{key}" if path else str(key)
+        out.append(Problem(_line_of(root, path + [key], value=False), f"{where}: unknown key ({hint})"))
+    return out
 
 
 def _semantic_problems(data: Any) -> list[Problem]:
@@ -244,14 +275,14 @@ def _url_problem(url: str) -> Optional[str]:
     return None
 
 
-def validate_text(text: str) -> list[Problem]:
-    data, problems = parse_text(text)
+def validate_text(text: str, source: str = "gateway config") -> list[Problem]:
+    data, problems = parse_text(text, source)
     return problems or validate_data(data)
 
 
 def validate_file(path: str | os.PathLike) -> list[Problem]:
     """Problems of the file at ``path`` (empty = valid). Unreadable file: GatewayUnreadable (exit 2)."""
-    return validate_text(read_text(path))
+    return validate_text(read_text(path), str(path))
 
 
 # --- weights ------------------------------------------------------------------------------------
@@ -323,7 +354,7 @@ def compare_pair(
     problems = validate_file(path)
     if problems:
         raise UsageError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
-    data, _ = parse_text(read_text(path))
+    data, _ = parse_text(read_text(path), str(path))
     backends = [b for b in _find(data, alias) if isinstance(b, dict)]
 
     def pick(name: Optional[str], default):
@@ -346,7 +377,7 @@ def compare_pair(
 
 def base_urls(path: str | os.PathLike, alias: str) -> dict[str, str]:
     """Backend name -> base_url for one alias of a gateway file."""
-    data, _ = parse_text(read_text(path))
+    data, _ = parse_text(read_text(path), str(path))
     # str(): ruamel keeps quoting in str subclasses that plain YAML/JSON dumpers refuse.
     return {str(b.get("name")): str(b.get("base_url")) for b in _find(data, alias)}
 
@@ -358,7 +389,7 @@ def alias_weights(data: Any, alias: str) -> dict[str, Any]:
 def read_weight(path: str | os.PathLike, alias: str, backend: str) -> int:
     """``backend``'s weight in ``alias`` of a gateway file (the file must be valid)."""
     text = read_text(path)
-    data, problems = parse_text(text)
+    data, problems = parse_text(text, str(path))
     problems = problems or validate_data(data)
     if problems:
         raise FailedError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
@@ -380,7 +411,7 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
     """
     path = Path(path)
     text = read_text(path)
-    data, problems = parse_text(text)
+    data, problems = parse_text(text, str(path))
     if problems:
         raise FailedError(f"refused: {problems[0].format(path)}")
     backends = _find(data, alias, backend)
@@ -406,7 +437,7 @@ def set_weights(path: str | os.PathLike, alias: str, backend: str, weight: int) 
         lines[line] = lines[line][: m.start()] + str(new) + lines[line][m.end() :]
     new_text = "".join(lines)
 
-    new_data, problems = parse_text(new_text)
+    new_data, problems = parse_text(new_text, str(path))
     problems = problems or validate_data(new_data)
     if problems:
         detail = "; ".join(p.format(path) for p in problems[:3])

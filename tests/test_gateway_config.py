@@ -202,3 +202,41 @@ def test_metrics_catalog_covers_every_engine_for_every_metric():
     assert cat.prometheus_name("queue_depth", "llama.cpp") == "llamacpp:requests_deferred"
     assert cat.prometheus_name("time_to_first_token", "tgi") is None
     assert all(em.name is None for em in cat.metrics["constrained_decode_latency"].engines.values())
+
+
+def test_unknown_keys_are_problems_at_their_own_line():
+    text = GATEWAY.replace("    contract: openai-chat\n", "    contract: openai-chat\n    retries: 3\n", 1).replace(
+        "        weight: 5\n", "        wieght: 5\n        weight: 5\n"
+    )
+    problems = {p.message: p.line for p in gateway.validate_text(text)}
+    assert problems == {
+        "models.support-assistant-prod.retries: unknown key "
+        "(known: contract, default_timeout_seconds, backends; x-* keys are yours)": 5,
+        "models.support-assistant-prod.backends[1].wieght: unknown key (did you mean 'weight'?)": 13,
+    }
+
+
+def test_the_open_parts_of_the_contract():
+    # x-* keys anywhere (anchors, team data), any *timeout* key (checked as seconds), an engine kind.
+    text = "x-team: search\n" + GATEWAY.replace(
+        "    contract: openai-chat\n", "    contract: openai-chat\n    x-owner: ml\n    connect_timeout: 5\n", 1
+    ).replace("        weight: 5\n", "        weight: 5\n        kind: vllm\n        read_timeout_seconds: 30\n")
+    assert gateway.validate_text(text) == []
+    bad = text.replace("connect_timeout: 5", "connect_timeout: soon")
+    assert [p.message for p in gateway.validate_text(bad)] == [
+        "models.support-assistant-prod.connect_timeout: timeout must be a positive number of seconds, got 'soon'"
+    ]
+
+
+def test_bombs_are_refused_before_ruamel_builds_anything(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")
+    )
+    with pytest.raises(gateway.GatewayUnreadable, match=r"g\.yaml:\d+: gateway config has aliases that expand"):
+        gateway.parse_text(bomb, "g.yaml")
+    with pytest.raises(gateway.GatewayUnreadable, match="recursive alias"):
+        gateway.validate_text("models: &m {a: *m}\n")
+    big = tmp_path / "big.yaml"
+    big.write_text("models: {}\n" + "#" * gateway.MAX_GATEWAY_BYTES)
+    with pytest.raises(gateway.GatewayUnreadable, match=r"big\.yaml: gateway config is larger than 1 MiB"):
+        gateway.validate_file(big)

@@ -8,6 +8,7 @@ import click
 
 from ..errors import EXIT_FAIL
 from ..gateway import validate_file
+from ..redact import printable
 from ._io import emit_json
 
 
@@ -26,11 +27,12 @@ def validate(config: str, as_json: bool) -> None:
             }
         )
     else:
+        # A problem may quote the file's own keys and values: escaped so they cannot drive the terminal.
         for p in problems:
-            click.echo(p.format(config))
+            click.echo(printable(p.format(config)))
         if not problems:
-            click.echo(f"{config}: valid")
+            click.echo(f"{printable(config)}: valid")
         else:
-            click.echo(f"{config}: {len(problems)} problem(s)", err=True)
+            click.echo(f"{printable(config)}: {len(problems)} problem(s)", err=True)
     if problems:
         sys.exit(EXIT_FAIL)

@@ -13,6 +13,7 @@ from .. import engines
 from ..datafiles import load_inventory, load_user_file
 from ..errors import UsageError
 from ..hardware import parse_gpus
+from ..redact import has_unsafe_chars
 
 TARGETS = engines.launch_targets()
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -48,14 +49,40 @@ class Inputs:
         return bool(self.facts.get("tools") or self.profile.get("tools"))
 
 
+def _check_name(value: str, what: str) -> None:
+    """Aliases and tags land in YAML, shell scripts, comments and terminals: one printable line only."""
+    if has_unsafe_chars(value):
+        raise UsageError(f"{what} {value!r} contains control or line-separator characters")
+
+
 def parse_aliases(items) -> dict:
     out = {}
     for item in items or ():
         name, sep, tag = item.partition("=")
         if not sep or not name or not tag:
             raise UsageError(f"--alias {item!r}: expected NAME=ollama-tag")
+        _check_name(name, "--alias: alias")
+        _check_name(tag, "--alias: tag")
         out[tag] = name
     return out
+
+
+def _check_numbers(data: dict, keys: tuple, where: str) -> None:
+    """The sizes decisions compute with: a non-negative number or absent, never a string or a list."""
+    for key in keys:
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            raise UsageError(f"{where}.{key}: expected a non-negative number, got {value!r}")
+
+
+def _is_plan(plan) -> bool:
+    """The parts of a plan document generate reads, with the types it reads them as."""
+    return (
+        isinstance(plan, dict)
+        and all(isinstance(plan.get(k), dict) and isinstance(plan[k].get("engine"), str) for k in ("first", "second"))
+        and isinstance(plan.get("inputs"), dict)
+        and all(isinstance(v, dict) for v in plan["inputs"].values())
+    )
 
 
 def load_inputs(
@@ -76,13 +103,20 @@ def load_inputs(
     alias_map = parse_aliases(aliases)
     inventory = load_inventory(inventory_path) if inventory_path else {"models": []}
     plan = load_user_file(plan_path, "plan") if plan_path else None
-    if plan is not None and not (isinstance(plan, dict) and "first" in plan and "inputs" in plan):
+    if plan is not None and not _is_plan(plan):
         raise UsageError(f"plan {plan_path}: not a `migrate plan --format json` document")
     facts = {k: v.get("value") for k, v in (plan or {}).get("inputs", {}).items()}
     if gpus:
         g = parse_gpus(gpus)
         facts.update(gpu_count=g["count"], gpu_memory_gib=g["memory_gib"], vendor=g["vendor"] or facts.get("vendor"))
-    models = {m["name"]: m for m in inventory.get("models", []) if isinstance(m, dict) and m.get("name")}
+    models = {}
+    for m in inventory.get("models", []):
+        if not isinstance(m, dict) or not m.get("name"):
+            continue
+        if not isinstance(m["name"], str):
+            raise UsageError(f"inventory {inventory_path}: model name {m['name']!r} is not a string")
+        _check_name(m["name"], f"inventory {inventory_path}: model name")
+        models[m["name"]] = m
     for tag in alias_map:
         models.setdefault(tag, {"name": tag})
     if not models:
@@ -95,12 +129,19 @@ def load_inputs(
         )
         if p
     ] or ["--alias flags"]
+    profile = inventory.get("profile") or {}
+    if not isinstance(profile, dict):
+        raise UsageError(f"inventory {inventory_path}: profile must be an object")
+    _check_numbers(facts, ("context", "concurrency", "gpu_count", "gpu_memory_gib"), f"plan {plan_path}: inputs")
+    _check_numbers(
+        profile, ("context_need", "peak_concurrency", "p95_output_tokens"), f"inventory {inventory_path}: profile"
+    )
     return Inputs(
         target=target,
         models=models,
         aliases=alias_map,
         facts=facts,
-        profile=inventory.get("profile") or {},
+        profile=profile,
         plan=plan,
         sources=sources,
         ollama_url=ollama_url,

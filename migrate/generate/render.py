@@ -1,12 +1,16 @@
 """Decisions -> files: ``build_tree`` renders every output file from ``templates/*.j2`` without writing.
 
 Templates run with StrictUndefined; every value that reaches a shell goes through the ``sh`` filter
-(shlex.quote) or is an environment reference.
+(shlex.quote) or is an environment reference, and every value that reaches a YAML file or a ``#``
+comment goes through :func:`yaml_quote` (filters ``yaml``, ``yaml_key``, ``k8s``, ``comment``); Jinja's
+own ``tojson`` is removed so no template can bypass it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shlex
 from importlib import resources
 
@@ -14,6 +18,7 @@ import jinja2
 
 from .. import catalog, engines
 from ..fsutil import EXECUTABLE, PUBLIC
+from ..redact import printable
 from .decisions import ModelDecision, decide_model, gateway_entry
 from .inputs import Inputs
 from .launch import Env, Local
@@ -36,21 +41,50 @@ def _shd(v) -> str:
     return shlex.quote(f"{CONTAINER_MOUNT}/{v.name}") if isinstance(v, Local) else _sh(v)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}  # YAML 1.1 reads these as bool/null
+
+
+def yaml_quote(value, *, key: bool = False) -> str:
+    """THE way a value enters generated YAML: a double-quoted scalar (JSON's escaping: quotes,
+    backslashes, newlines) with every remaining control, format or line-separator character escaped
+    (``\x7f``, ``\x85``, ``\u2028``, ``\ufeff``) by ``redact.printable``. YAML parsers treat U+2028
+    and NEL as line breaks and refuse raw DEL, so escaping them is what keeps a value from ending a
+    line, a comment or a document. Lists and mappings become flow collections of the same; numbers,
+    booleans and null stay typed. ``key=True`` leaves a plain identifier bare (``top_p:``)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_quote(str(k))}: {yaml_quote(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_quote(v) for v in value) + "]"
+    text = str(value)
+    if key and _PLAIN_KEY.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return printable(json.dumps(text, ensure_ascii=False))
+
+
 def _k8s(v) -> str:
     if isinstance(v, Env):
-        return json.dumps("$(%s)" % v.name)  # Kubernetes expands $(VAR) from the container env
+        return yaml_quote("$(%s)" % v.name)  # Kubernetes expands $(VAR) from the container env
     if isinstance(v, Local):
-        return json.dumps(f"{CONTAINER_MOUNT}/{v.name}")
-    return json.dumps(str(v))
+        return yaml_quote(f"{CONTAINER_MOUNT}/{v.name}")
+    return yaml_quote(str(v))
 
 
 def _comment(v) -> str:
-    """One line, safe inside a # comment: control characters (newlines) are escaped."""
-    return json.dumps(str(v), ensure_ascii=False)
+    """One line, safe inside a # comment (YAML or shell): quoted and escaped like a YAML value."""
+    return yaml_quote(str(v))
 
 
 def _md(v) -> str:
-    return str(v).replace("\r", "\\r").replace("\n", "\\n").replace("|", "\\|").replace("`", "'")
+    """One table cell or list item: no line breaks, pipes or backticks; ESC and friends escaped so
+    `cat MIGRATION.md` cannot drive a terminal."""
+    return printable(str(v).replace("\r", "\\r").replace("\n", "\\n").replace("|", "\\|").replace("`", "'"))
 
 
 def environment() -> jinja2.Environment:
@@ -65,9 +99,16 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(
-        sh=_sh, shd=_shd, k8s=_k8s, comment=_comment, md=_md, shjoin=lambda argv: " ".join(_sh(a) for a in argv)
+        sh=_sh,
+        shd=_shd,
+        k8s=_k8s,
+        comment=_comment,
+        md=_md,
+        yaml=yaml_quote,
+        yaml_key=lambda v: yaml_quote(v, key=True),
+        shjoin=lambda argv: " ".join(_sh(a) for a in argv),
     )
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
+    del env.filters["tojson"]  # HTML-safe JSON is not YAML-safe (raw U+2028): yaml_quote is the one path
     return env
 
 
@@ -166,7 +207,7 @@ def build_tree(inputs: Inputs) -> Tree:
     if inputs.plan:
         plan = inputs.plan
         chosen = [plan["first"]["engine"], plan["second"]["engine"]]
-        plan_note = f"Plan: first `{chosen[0]}`, second `{chosen[1]}` (rule `{plan.get('rule')}`)." + (
+        plan_note = f"Plan: first `{_md(chosen[0])}`, second `{_md(chosen[1])}` (rule `{_md(plan.get('rule'))}`)." + (
             "" if target in chosen else f" Note: `{target}` is neither; this is an off-plan target."
         )
     tree["MIGRATION.md"] = (

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from ..datafiles import load_user_file
 from ..errors import UsageError
 from ..hardware import VENDORS, parse_gpus, vendor_classes
+from ..redact import has_unsafe_chars
 
 PORTABLE = ("browser", "mobile", "edge", "intel-estate")
 USERS = ("trusted", "shared")
@@ -55,10 +56,34 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if name == "users" and str(value) not in USERS:
             raise ValueError
         if name == "models":
-            return [str(v) for v in (value if isinstance(value, list) else [value])]
+            return [_model_tag(v, where) for v in (value if isinstance(value, list) else [value])]
         return value.lower() if name == "gpu_vendor" else value
     except (TypeError, ValueError):
         raise UsageError(f"{where}: invalid value {value!r} for {name}") from None
+
+
+def _model_tag(value: Any, where: str) -> str:
+    """An Ollama tag as plan may print and write it: one line, no control or separator characters."""
+    if isinstance(value, (dict, list)) or value in (None, ""):
+        raise ValueError
+    if has_unsafe_chars(str(value)):
+        raise UsageError(f"{where}: model tag {str(value)!r} contains control or line-separator characters")
+    return str(value)
+
+
+def _check_shape(data: dict, path: str) -> None:
+    """Each key holds what its flag would: a scalar, and for ``models`` a tag or a list of tags."""
+    for key, value in data.items():
+        if key == "models":
+            if isinstance(value, dict):
+                raise UsageError(
+                    f"profile {path}: models must be a list of Ollama tags, got a mapping (a gateway config is not a profile)"
+                )
+            if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+                raise UsageError(f"profile {path}: models must be a list of Ollama tags")
+        elif isinstance(value, (dict, list)):
+            kind = "a mapping" if isinstance(value, dict) else "a list"
+            raise UsageError(f"profile {path}: {key} must be a single value, got {kind}")
 
 
 def load_profile(path: str) -> dict:
@@ -71,6 +96,7 @@ def load_profile(path: str) -> dict:
     unknown = sorted(set(data) - set(PROFILE_KEYS))
     if unknown:
         raise UsageError(f"profile {path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(PROFILE_KEYS)})")
+    _check_shape(data, path)
     return data
 
 
