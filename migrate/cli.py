@@ -46,7 +46,8 @@ class MigrateGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # The last line of defence: a message may quote a URL, a path or a server's words.
+            click.echo(f"error: {printable(mask_text(str(exc)))}", err=True)
             raise SystemExit(exc.code) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
