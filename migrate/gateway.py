@@ -198,11 +198,11 @@ def _semantic_problems(data: Any) -> list[Problem]:
                 else:
                     seen[name] = i
             if isinstance(b.get("base_url"), str):
-                url_problem = _url_problem(b["base_url"])
-                if url_problem:
+                problem = url_problem(b["base_url"])
+                if problem:
                     problems.append(
                         Problem(
-                            _line_of(data, base + ["base_url"]), f"models.{alias}.backends[{i}].base_url: {url_problem}"
+                            _line_of(data, base + ["base_url"]), f"models.{alias}.backends[{i}].base_url: {problem}"
                         )
                     )
             kind = b.get("kind")
@@ -254,7 +254,7 @@ def _timeout_problems(root: Any, path: list, mapping: dict) -> list[Problem]:
     return out
 
 
-def _url_problem(url: str) -> Optional[str]:
+def url_problem(url: str) -> Optional[str]:
     if url != url.strip() or any(c.isspace() for c in url):
         return f"{url!r} contains whitespace"
     try:

@@ -12,6 +12,7 @@ from typing import Optional
 from .. import engines
 from ..datafiles import load_inventory, load_user_file
 from ..errors import UsageError
+from ..gateway import url_problem
 from ..hardware import parse_gpus
 from ..redact import has_unsafe_chars
 
@@ -100,6 +101,11 @@ def load_inputs(
         raise UsageError(f"unknown target {target!r} (one of: {', '.join(TARGETS)})")
     if not 0 <= new_weight <= 100:
         raise UsageError("--new-weight must be between 0 and 100")
+    # These URLs are written into gateway.yaml, which `validate` holds to the same rules (no credentials).
+    for flag, url in (("--ollama-url", ollama_url), ("--engine-url", engine_url)):
+        problem = url and url_problem(url)
+        if problem:
+            raise UsageError(f"{flag}: {problem}")
     alias_map = parse_aliases(aliases)
     inventory = load_inventory(inventory_path) if inventory_path else {"models": []}
     plan = load_user_file(plan_path, "plan") if plan_path else None

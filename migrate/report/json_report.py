@@ -79,6 +79,10 @@ def to_json_text(report: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+# Reports carry transcripts, so they may be big, but a file this large is not one we wrote.
+MAX_REPORT_BYTES = 64 * 2**20
+
+
 def write_json(report: Any, path: str | os.PathLike) -> Path:
     """Validate against the schema, drop secrets, write atomically; returns the path written."""
     return write_output(path, to_json_text(report))
@@ -88,6 +92,8 @@ def load_report(path: str | os.PathLike) -> dict:
     """Read and validate a report file; every failure is a ``UsageError`` with one line."""
     source = str(path)
     try:
+        if Path(path).stat().st_size > MAX_REPORT_BYTES:
+            raise UsageError(f"{source}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a compat report")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{source}: no such file") from None
@@ -99,6 +105,8 @@ def load_report(path: str | os.PathLike) -> dict:
         raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply; not a compat report") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     return validate_report(data, source=source)
