@@ -94,13 +94,15 @@ _TOKEN_SHAPES = re.compile(
 )
 # "Bearer x" / "Basic x": a credential is long and has a digit ("a basic understanding" stays).
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
+# Both patterns start only where a name starts (lookbehind, not \b): a 1 MB line of "a.a.a..." must
+# not be re-scanned from every letter (quadratic time).
+_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&](?:api[_-]?key|key|token|access_token|auth|password|secret|sig|signature)=)[^&\s\"'#]+"
 )
 # NAME = value / NAME: value / "NAME": "value" -- the value of a credential-named field.
 _FIELD = re.compile(
-    r"""(?P<name>["']?(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)["']?)(?P<sep>\s*(?::|=|:=|=>)\s*)"""
+    r"""(?P<name>["']?(?<![A-Za-z0-9_.-])(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)["']?)(?P<sep>\s*(?::|=|:=|=>)\s*)"""
     r"""(?:(?P<q>["'])(?P<quoted>[^"'\n]*)(?P=q)|(?P<bare_value>[^\s"'#,;&()\[\]{}<>]++)(?![(\[."']))"""
 )
 
