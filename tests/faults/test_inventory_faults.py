@@ -124,6 +124,29 @@ def test_planted_secrets_never_reach_the_inventory(planted):
     assert doc["code_stats"][0]["skipped"]["outside_link"] == 1
 
 
+LOG_SECRETS = ["proxyPw123", "sk-logKeyLogKeyLogKey0001", "sk-logLineBearer00000002", "hf_logHuggingFace0123456789ab"]
+
+
+def test_secrets_in_server_logs_are_masked_too(tmp_path):
+    """The whole document is masked once more before it is written: log samples and the server's env
+    map are facts from outside as much as code lines are."""
+    log = tmp_path / "ollama.log"
+    log.write_text(
+        'time=2025-02-20T16:34:10.000Z level=INFO source=routes.go:1259 msg="server config" env="map['
+        f"HTTPS_PROXY:http://proxyuser:{LOG_SECRETS[0]}@proxy:3128 OLLAMA_API_KEY:{LOG_SECRETS[1]} "
+        'OLLAMA_NUM_PARALLEL:4]"\n'
+        f'time=2025-02-20T16:34:11.000Z level=WARN source=x.go:1 msg="failed" header="Authorization: Bearer {LOG_SECRETS[2]}"\n'
+        f"an unparsed line with {LOG_SECRETS[3]}\n" + _log("/api/chat", 2)
+    )
+    inv = tmp_path / "inv.json"
+    out = invoke(["inventory", "--no-ollama", "--logs", log, "-o", inv, "--json"])
+    judge_ok("inventory --logs: secrets in the server config and in log lines", out)
+    assert_no_secret(LOG_SECRETS, out, inv)
+    env = json.loads(out.stdout)["server_config"][0]["env"]
+    assert env["OLLAMA_API_KEY"] == "***" and env["HTTPS_PROXY"] == "http://proxy:3128"
+    assert env["OLLAMA_NUM_PARALLEL"] == "4"
+
+
 # --- 2./3. symlinks, FIFOs, devices, loops, caps --------------------------------------------------
 
 
@@ -369,3 +392,20 @@ def test_long_ollama_line_in_code_is_scanned_in_time(tmp_path):
     out = invoke(["inventory", "--no-ollama", "--code", app, "--json"])
     judge_ok("inventory --code: a 900 kB line with an Ollama call", out, within=5)
     assert len(json.loads(out.stdout)["code_sites"][0]["snippet"]) <= 200
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ('curl -H "X-Api-Key: v4lue" http://h:11434', 'curl -H "X-Api-Key: ***" http://h:11434'),
+        ('curl -H "Authorization: Bearer nodigitsatall" http://h', 'curl -H "Authorization: Bearer ***" http://h'),
+        ("headers: { Authorization: `Bearer literalvalue` }", "headers: { Authorization: `Bearer ***` }"),
+        ('api_key=f"{prefix}-suffix"', None),  # a string prefix, not the value
+        ("Authorization: Bearer ${TOKEN}", None),  # a reference, not a secret
+        ("Authorization: Bearer", None),
+        ("max_tokens: 100", None),
+        ("x+http://u:pw1@h/p and _http://u:pw2@h", "x+http://h/p and _http://h"),
+    ],
+)
+def test_masking_of_the_forms_a_scan_meets(line, expected):
+    assert mask_text(line) == (line if expected is None else expected)
