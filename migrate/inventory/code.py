@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 from ..datafiles import package_data
 from ..redact import REDACTED, is_secret_name, mask_data, printable
-from .logs.reader import open_regular
+from .logs.reader import file_type, open_regular
 from .numbers import leading_int
 
 MAX_FILE_BYTES = 1_000_000  # a source file larger than this is skipped (with a warning): generated or data
@@ -258,9 +258,6 @@ class _Skips:
                 self.warnings.append(f"code {shown_path(self.root)}: {more} more files skipped the same way ({what})")
 
 
-_FILE_TYPES = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
-
-
 def _inside(path: str, root_real: str) -> bool:
     real = os.path.realpath(path)
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
@@ -317,7 +314,7 @@ def _read_scanned(path: str, root_real: str, max_bytes: int) -> tuple[Optional[b
                 return None, "outside_link", ""
             st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
-            return None, "not_regular", _FILE_TYPES.get(stat.S_IFMT(st.st_mode), "not a file")
+            return None, "not_regular", file_type(st.st_mode)
         if st.st_size > max_bytes:
             return None, "huge", f"{st.st_size:,} bytes, over the {max_bytes:,}-byte cap"
         with open_regular(path) as f:

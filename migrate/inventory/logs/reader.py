@@ -46,19 +46,16 @@ def iter_log_paths(path: str) -> Iterator[str]:
 
 
 _FILE_TYPES = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+def file_type(mode: int) -> str:
+    """What a non-regular file is, in words (``a FIFO``, ``a device``), for a warning."""
+    return _FILE_TYPES.get(stat.S_IFMT(mode), "not a file")
+
+
 # What reading a damaged file raises: a truncated .gz ends in EOFError, a corrupt one in zlib.error
 # or gzip.BadGzipFile (an OSError), a disk in OSError.
 READ_ERRORS = (OSError, EOFError, zlib.error)
-
-
-def is_stream(path: str) -> bool:
-    """Stdin or a pipe: read once, front to back, never probed by reopening."""
-    if path == "-":
-        return True
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def refusal(path: str, named: bool) -> Optional[str]:
@@ -72,7 +69,7 @@ def refusal(path: str, named: bool) -> Optional[str]:
         return f"unreadable ({exc.strerror or exc}), skipped"
     if stat.S_ISREG(mode) or (named and stat.S_ISFIFO(mode)):
         return None
-    return f"not a regular file ({_FILE_TYPES.get(stat.S_IFMT(mode), 'not a file')}), not read"
+    return f"not a regular file ({file_type(mode)}), not read"
 
 
 def describe(exc: BaseException) -> str:
@@ -94,12 +91,14 @@ def open_regular(path: str) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def open_bytes(path: str) -> Iterator[IO[bytes]]:
-    """The log's bytes (decompressed for .gz); ``-`` is stdin (left open), a pipe is read as it comes."""
+def open_bytes(path: str, named: bool = True) -> Iterator[IO[bytes]]:
+    """The log's bytes (decompressed for .gz); ``-`` is stdin (left open). Only a ``named`` path may be
+    a pipe (read as it comes); any other is opened as a regular file or not at all."""
     if path == "-":
         yield sys.stdin.buffer
         return
-    with open(path, "rb") if is_stream(path) else open_regular(path) as raw:
+    pipe = named and stat.S_ISFIFO(os.stat(path).st_mode)
+    with open(path, "rb") if pipe else open_regular(path) as raw:
         if path.endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz

@@ -165,7 +165,7 @@ class LogStats:
         if info["skipped"]:
             return info
         try:
-            with reader.open_bytes(path) as stream:
+            with reader.open_bytes(path, named) as stream:
                 head, blocks = reader.head_and_blocks(stream)
                 if b"\x00" in head:
                     info["binary"] = True
