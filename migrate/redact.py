@@ -94,15 +94,22 @@ _TOKEN_SHAPES = re.compile(
 )
 # "Bearer x" / "Basic x": a credential is long and has a digit ("a basic understanding" stays).
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
+# Both patterns start only where a name starts (lookbehind, not \b): a 1 MB line of "a.a.a..." must
+# not be re-scanned from every letter (quadratic time).
+_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&](?:api[_-]?key|key|token|access_token|auth|password|secret|sig|signature)=)[^&\s\"'#]+"
 )
-# NAME = value / NAME: value / "NAME": "value" -- the value of a credential-named field.
+# NAME = value / NAME: value / "NAME": "value" -- the value of a credential-named field. A value may be
+# quoted (also in JS backticks), or bare: then it may carry its scheme word ("Authorization: Bearer x")
+# and end at the quote of a string around the whole pair (curl -H "X-Api-Key: x").
 _FIELD = re.compile(
-    r"""(?P<name>["']?(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)["']?)(?P<sep>\s*(?::|=|:=|=>)\s*)"""
-    r"""(?:(?P<q>["'])(?P<quoted>[^"'\n]*)(?P=q)|(?P<bare_value>[^\s"'#,;&()\[\]{}<>]++)(?![(\[."']))"""
+    r"""(?P<name>["']?(?<![A-Za-z0-9_.-])(?P<bare>[A-Za-z_][A-Za-z0-9_.-]*)["']?)(?P<sep>\s*(?::|=|:=|=>)\s*)"""
+    r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\n]*)(?P=q)"""
+    r"""|(?P<scheme>(?i:bearer|basic|token)[ \t]+)?(?P<bare_value>[^\s"'`#,;&()\[\]{}<>]++)(?![(\[]))"""
 )
+# A bare value that is only a string prefix (api_key=f"{...}", b'...') is not the value.
+_STRING_PREFIXES = {"f", "r", "b", "u", "rb", "br", "fr", "rf"}
 
 
 def name_segments(name: str) -> list[str]:
@@ -139,6 +146,12 @@ def _mask_field(m: re.Match) -> str:
         kept = scheme.group(0) if scheme else ""
         return f"{m.group('name')}{m.group('sep')}{m.group('q')}{kept}{REDACTED}{m.group('q')}"
     value = m.group("bare_value")
+    if m.string[m.end() : m.end() + 1] in ("'", '"') and value.lower() in _STRING_PREFIXES:
+        return m.group(0)
+    if m.group("scheme"):
+        if value.startswith((REDACTED, "$")):
+            return m.group(0)
+        return f"{m.group('name')}{m.group('sep')}{m.group('scheme')}{REDACTED}"
     if value.startswith((REDACTED, "$")) or value.lower() in (
         "none",
         "null",

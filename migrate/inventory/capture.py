@@ -1,12 +1,17 @@
-"""Captured exchanges (JSONL, one ``Exchange.to_dict()`` per line) -> workload distributions."""
+"""Captured exchanges (JSONL, one ``Exchange.to_dict()`` per line) -> workload distributions.
+
+A line longer than ``MAX_LINE`` is counted (``oversized_lines``) and skipped, never held whole."""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..exchange import Exchange
+from .logs.reader import open_regular
+
+MAX_LINE = 64 << 20  # 64 MiB: far above one exchange with a long context, far below the memory
 
 
 def _pct(values: list, q: float) -> Optional[int]:
@@ -17,15 +22,18 @@ def _pct(values: list, q: float) -> Optional[int]:
 
 
 def parse_capture(path: str) -> dict:
-    """Stream the file line by line; invalid lines are counted, never fatal."""
+    """Stream the file line by line; invalid and oversized lines are counted, never fatal."""
     prompt, output, ctx = [], [], []
-    n = streamed = tools = structured = errors = invalid = 0
+    n = streamed = tools = structured = errors = invalid = oversized = 0
     models: dict[str, int] = {}
     endpoints: dict[str, int] = {}
     protocols: dict[str, int] = {}
     intervals: list[tuple[float, float]] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
+    with open_regular(path) as f:
+        for line in _lines(f):
+            if line is None:
+                oversized += 1
+                continue
             if not line.strip():
                 continue
             try:
@@ -57,6 +65,7 @@ def parse_capture(path: str) -> dict:
         "path": path,
         "exchanges": n,
         "invalid_lines": invalid,
+        "oversized_lines": oversized,
         "errors": errors,
         "models": models,
         "endpoints": endpoints,
@@ -79,6 +88,20 @@ def parse_capture(path: str) -> dict:
         "max_num_ctx": max(ctx) if ctx else None,
         "peak_concurrency": _peak(intervals),
     }
+
+
+def _lines(f) -> Iterator[Optional[str]]:
+    """The file's lines, decoded; ``None`` for a line over ``MAX_LINE`` bytes (read past, not kept)."""
+    while True:
+        line = f.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE:
+            while line and not line.endswith(b"\n"):
+                line = f.readline(1 << 20)
+            yield None
+        else:
+            yield line.decode("utf-8", "replace")
 
 
 def _peak(intervals: list[tuple[float, float]]) -> Optional[int]:

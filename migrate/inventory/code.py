@@ -8,6 +8,11 @@ an HTTP call's statement; elsewhere (assignments, env-var defaults) it is a ``co
 
 What a line means (an SDK call, a framework class, a URL, a setting) is the detector table in
 ``migrate/data/code_detectors.yaml``: the first detector that matches a line reports it.
+
+Only regular files inside the scanned tree are read: a symlink whose target lies outside it, a FIFO,
+a device, a directory symlink (never followed: no loops, nothing outside) and a file over
+``MAX_FILE_BYTES`` are skipped with a warning. Every site leaves through ``_fact``: secrets masked
+(``migrate.redact``), text made printable, file names decoded with their undecodable bytes as ``\\xNN``.
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ import ast
 import functools
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..datafiles import package_data
+from ..redact import REDACTED, is_secret_name, mask_data, printable
+from .logs.reader import file_type, open_regular
 from .numbers import leading_int
 
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = 1_000_000  # a source file larger than this is skipped (with a warning): generated or data
+MAX_WARNINGS_PER_REASON = 20  # per scanned root; past this one line says how many more
 MAX_WINDOW_LINES = 40
 
 SKIP_DIRS = {
@@ -119,8 +128,8 @@ class _Gitignore:
 
     def add_file(self, path: str, base: str) -> None:
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.read(200_000).splitlines()
+            with open_regular(path) as f:  # a FIFO named .gitignore must not block the scan
+                lines = f.read(200_000).decode("utf-8", "replace").splitlines()
         except OSError:
             return
         for raw in lines:
@@ -200,22 +209,81 @@ def _language(name: str) -> Optional[str]:
     return LANG_BY_EXT.get(os.path.splitext(lower)[1])
 
 
-def iter_files(root: str, stats: dict):
-    """Yield (abs path, rel path, language) honouring .gitignore and skipping vendored trees."""
+def undecodable_escaped(text: str) -> str:
+    """A name from the file system with its undecodable bytes as ``\\xNN``: os.walk hands them over
+    as lone surrogates, which no UTF-8 file or terminal takes."""
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name: printable() escapes it
+        return text
+
+
+def shown_path(path: str) -> str:
+    """A file's name as the inventory stores and prints it: undecodable bytes as ``\\xNN``,
+    control characters escaped."""
+    return printable(undecodable_escaped(path))
+
+
+class _Skips:
+    """What the scan left out and why: counted in ``stats["skipped"]``, and for the reasons a user
+    should hear about (a link out of the tree, a FIFO, a huge file), one warning per file."""
+
+    WARNED = {
+        "outside_link": "symlink to a file outside the scanned tree, not followed",
+        "dir_link": "directory symlink, not followed",
+        "not_regular": "not a regular file ({}), not read",
+        "huge": "{}, skipped",
+        "unreadable": "unreadable ({}), skipped",
+    }
+
+    def __init__(self, root: str, counts: dict, warnings: list) -> None:
+        self.root, self.counts, self.warnings = root, counts, warnings
+        self._warned: dict[str, int] = {}
+
+    def __call__(self, reason: str, rel: str = "", detail: str = "") -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if reason not in self.WARNED:
+            return
+        n = self._warned[reason] = self._warned.get(reason, 0) + 1
+        if n <= MAX_WARNINGS_PER_REASON:
+            self.warnings.append(
+                f"code {shown_path(os.path.join(self.root, rel))}: {self.WARNED[reason].format(detail)}"
+            )
+
+    def summary(self) -> None:
+        for reason, n in self._warned.items():
+            if n > MAX_WARNINGS_PER_REASON:
+                what = self.WARNED[reason].format("...")
+                more = n - MAX_WARNINGS_PER_REASON
+                self.warnings.append(f"code {shown_path(self.root)}: {more} more files skipped the same way ({what})")
+
+
+def _inside(path: str, root_real: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def iter_files(root: str, skip: Callable[..., None]):
+    """Yield (abs path, rel path, language) honouring .gitignore and skipping vendored trees; ``skip``
+    hears every file or directory left out, with the reason.
+
+    Directory symlinks are never followed (no loops, nothing outside the tree)."""
     ign = _Gitignore()
     root = os.path.abspath(root)
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        if ".gitignore" in filenames:
+        if ".gitignore" in filenames and not os.path.islink(os.path.join(dirpath, ".gitignore")):
             ign.add_file(os.path.join(dirpath, ".gitignore"), rel_dir)
         keep = []
         for d in sorted(dirnames):
             rel = f"{rel_dir}/{d}" if rel_dir else d
             if d in SKIP_DIRS or d.endswith(".egg-info"):
-                stats["skipped"]["vendored"] += 1
+                skip("vendored")
             elif ign.rules and ign.ignored(rel, True):
-                stats["skipped"]["gitignored"] += 1
+                skip("gitignored")
+            elif os.path.islink(os.path.join(dirpath, d)):
+                skip("dir_link", rel)
             else:
                 keep.append(d)
         dirnames[:] = keep
@@ -225,36 +293,70 @@ def iter_files(root: str, stats: dict):
                 continue
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if ign.rules and ign.ignored(rel, False):
-                stats["skipped"]["gitignored"] += 1
+                skip("gitignored")
                 continue
             if name.endswith((".min.js", ".map", ".lock")) or name in ("package-lock.json", "yarn.lock"):
-                stats["skipped"]["generated"] += 1
+                skip("generated")
                 continue
             yield os.path.join(dirpath, name), rel, lang
 
 
+def _read_scanned(path: str, root_real: str, max_bytes: int) -> tuple[Optional[bytes], str, str]:
+    """(bytes, "", "") for a regular file of at most ``max_bytes`` inside the tree (a symlink counts by
+    its resolved target); else (None, skip reason, detail).
+
+    Checked before opening (a FIFO would block the open, a device would never end) and again on the
+    open descriptor (``open_regular``: a file swapped for a FIFO in between cannot block either)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            if not _inside(path, root_real):
+                return None, "outside_link", ""
+            st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not_regular", file_type(st.st_mode)
+        if st.st_size > max_bytes:
+            return None, "huge", f"{st.st_size:,} bytes, over the {max_bytes:,}-byte cap"
+        with open_regular(path) as f:
+            # Sized by the stat (read(max_bytes) would allocate the whole cap for every small file).
+            data = f.read(st.st_size + 1)
+    except OSError as exc:
+        return None, "unreadable", exc.strerror or type(exc).__name__
+    if len(data) > st.st_size:  # grew since the stat: not the file we sized (and checked against the cap)
+        return None, "unreadable", "it grew while being read"
+    return data, "", ""
+
+
 def scan_code(root: str, max_bytes: int = MAX_FILE_BYTES) -> dict:
+    """The Ollama sites of one tree; ``stats["warnings"]`` says what was skipped that a user should know."""
     stats = {
-        "root": root,
+        "root": shown_path(root),
         "files_scanned": 0,
         "files_matched": 0,
         "bytes_scanned": 0,
-        "skipped": {"vendored": 0, "gitignored": 0, "generated": 0, "binary": 0, "huge": 0, "unreadable": 0},
+        "skipped": {
+            "vendored": 0,
+            "gitignored": 0,
+            "generated": 0,
+            "binary": 0,
+            "huge": 0,
+            "unreadable": 0,
+            "not_regular": 0,
+            "outside_link": 0,
+            "dir_link": 0,
+        },
+        "warnings": [],
     }
+    skip = _Skips(root, stats["skipped"], stats["warnings"])
     sites: list[dict] = []
-    for path, rel, lang in iter_files(root, stats):
-        try:
-            size = os.path.getsize(path)
-            if size > max_bytes:
-                stats["skipped"]["huge"] += 1
-                continue
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            stats["skipped"]["unreadable"] += 1
+    root_real = os.path.realpath(root)
+    for path, rel, lang in iter_files(root, skip):
+        data, reason, detail = _read_scanned(path, root_real, max_bytes)
+        if data is None:
+            skip(reason, rel, detail)
             continue
         if b"\x00" in data[:8192]:
-            stats["skipped"]["binary"] += 1
+            skip("binary")
             continue
         stats["files_scanned"] += 1
         stats["bytes_scanned"] += len(data)
@@ -265,10 +367,11 @@ def scan_code(root: str, max_bytes: int = MAX_FILE_BYTES) -> dict:
         text = data.decode("utf-8", errors="replace")
         if not _PRE.search(text):
             continue
-        found = scan_text(text, rel, lang)
+        found = scan_text(text, shown_path(rel), lang)
         if found:
             stats["files_matched"] += 1
             sites.extend(found)
+    skip.summary()
     kinds: dict[str, int] = {}
     for s in sites:
         kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
@@ -457,7 +560,7 @@ def _site(rel, lineno, end, lang, kind, client, endpoint, window, extra_models=(
     for key in ("num_predict", "keep_alive"):
         if key not in p and any(re.search(rf"['\"]?{key}['\"]?\s*[:=]", piece) for piece in (window, *spread)):
             ollama_params.append(key)
-    snippet = window.splitlines()[0].strip()[:200] if window else ""
+    snippet = window.splitlines()[0].strip() if window else ""
     return {
         "file": rel,
         "line": lineno,
@@ -813,7 +916,48 @@ class _FileScan:
 
 def scan_text(text: str, rel: str, lang: str) -> list[dict]:
     """The Ollama call sites, settings and mentions in one file's text (``lang`` from ``LANG_BY_EXT``)."""
-    return _FileScan(text, rel, lang).run()
+    return [_fact(site) for site in _FileScan(text, rel, lang).run()]
+
+
+SNIPPET_CHARS = 200
+# KEY=value in a .env file: the value is everything after "=", whatever its shape.
+_ENV_ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*)(\S.*)$")
+
+
+def _is_env_file(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1].lower()
+    return name.startswith(".env") or name.endswith(".env")
+
+
+def _fact(site: dict) -> dict:
+    """THE point where scanned text becomes an inventory fact. Secrets are masked on the whole line
+    (before the snippet is cut, so a cut cannot hide half a token from the patterns): credential-named
+    values, token shapes, ``user:password@``; in a ``.env`` file every value of a credential-named key,
+    however it looks. Then every string is made printable (no control character, DEL or U+2028 from
+    a scanned file reaches the JSON, a YAML reader or a terminal). Names of secrets stay: that the
+    app reads ``OLLAMA_API_KEY`` is a fact."""
+    text = {k: site[k] for k in _SCANNED_TEXT if site.get(k)}
+    if _is_env_file(site["file"]):
+        m = _ENV_ASSIGNMENT.match(site["snippet"])
+        if m and is_secret_name(m.group(2)):
+            text["snippet"] = m.group(1) + REDACTED
+    text = mask_data(text)
+    text["snippet"] = text.get("snippet", "")[:SNIPPET_CHARS]
+    return {**site, **_printable(text)}
+
+
+# The fields of a site that hold text from the scanned file; the others come from our own tables.
+_SCANNED_TEXT = ("file", "snippet", "settings", "models", "keep_alive", "tool_choice", "client")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): _printable(v) for k, v in value.items()}
+    return value
 
 
 def _endpoint_of_url(url: str) -> Optional[str]:
@@ -869,7 +1013,7 @@ def _config(rel: str, i: int, lang: str, line: str) -> dict:
         "temperature_set": False,
         "stream": None,
         "settings": settings,
-        "snippet": line.strip()[:200],
+        "snippet": line.strip(),
     }
 
 
@@ -892,5 +1036,5 @@ def _mention(rel: str, i: int, lang: str, line: str) -> dict:
         "structured": False,
         "temperature_set": False,
         "stream": None,
-        "snippet": line.strip()[:200],
+        "snippet": line.strip(),
     }

@@ -2,21 +2,29 @@
 blocks of complete lines.
 
 Nothing here reads a whole file or keeps one unbounded line: bytes are read in fixed-size blocks,
-and a line longer than ``MAX_LINE`` bytes is dropped (the reader yields ``None`` where it was).
-Blocks stay bytes: access lines are read from them directly (``gin``), other lines are decoded.
+and a line longer than ``MAX_LINE`` bytes is dropped (the reader yields ``None`` where it was; the
+caller counts and reports it). Blocks stay bytes: access lines are read from them directly (``gin``),
+other lines are decoded.
+
+Only regular files are opened (checked after resolving symlinks, and again on the descriptor, which
+is opened non-blocking): a FIFO or a device found in a log directory is skipped, never read. A FIFO
+named on the command line is read as a stream, like ``-`` (``--logs <(zcat old.log.gz)``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import re
+import stat
 import sys
-from typing import IO, ContextManager, Iterator, Optional
+import zlib
+from typing import IO, Iterator, Optional
 
 CHUNK = 1 << 16  # small enough for a block's column objects to stay in cache
-MAX_LINE = 1 << 20  # longer lines are counted as oversized and skipped
+MAX_LINE = 1 << 20  # 1 MiB: longer lines are counted as oversized, skipped and reported
 BINARY_PROBE = 8192
 # Terminal colours (gin colours status and method when stdout is a TTY).
 COLOURS = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -25,8 +33,9 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def iter_log_paths(path: str) -> Iterator[str]:
-    """A file, ``-``, or every regular file under a directory (sorted, hidden files skipped)."""
-    if path == "-" or os.path.isfile(path):
+    """``path`` itself (``-``, a file, a pipe), or every file under a directory (sorted, hidden files
+    skipped, directory symlinks not followed). Whether each one is read is ``refusal``'s call."""
+    if path == "-" or not os.path.isdir(path):
         yield path
         return
     for root, dirs, files in os.walk(path):
@@ -36,23 +45,72 @@ def iter_log_paths(path: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-def is_binary(path: str) -> bool:
-    """A NUL byte in the first block (of the decompressed text for .gz). ``-`` is never probed."""
-    if path == "-":
-        return False
-    with open(path, "rb") as raw:
-        head = raw.read(BINARY_PROBE)
-    if path.endswith(".gz"):
-        with gzip.open(path, "rb") as gz:
-            head = gz.read(BINARY_PROBE)
-    return b"\x00" in head
+_FILE_TYPES = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
 
 
-def open_bytes(path: str) -> ContextManager[IO[bytes]]:
-    """The log's bytes (decompressed for .gz); ``-`` is stdin (left open)."""
+def file_type(mode: int) -> str:
+    """What a non-regular file is, in words (``a FIFO``, ``a device``), for a warning."""
+    return _FILE_TYPES.get(stat.S_IFMT(mode), "not a file")
+
+
+# What reading a damaged file raises: a truncated .gz ends in EOFError, a corrupt one in zlib.error
+# or gzip.BadGzipFile (an OSError), a disk in OSError.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def refusal(path: str, named: bool) -> Optional[str]:
+    """Why ``path`` is not read as a log (``None``: read it). ``named``: given on the command line
+    rather than found in a directory (only then is a FIFO read)."""
     if path == "-":
-        return contextlib.nullcontext(sys.stdin.buffer)
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc}), skipped"
+    if stat.S_ISREG(mode) or (named and stat.S_ISFIFO(mode)):
+        return None
+    return f"not a regular file ({file_type(mode)}), not read"
+
+
+def describe(exc: BaseException) -> str:
+    """A read error in words, for a warning."""
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"truncated or corrupt gzip ({exc})"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def open_regular(path: str) -> IO[bytes]:
+    """A regular file, opened non-blocking and checked on the descriptor: a file swapped for a FIFO
+    after a check on its name cannot block the open or the reads. Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise OSError(errno.EINVAL, "not a regular file")
+    return f
+
+
+@contextlib.contextmanager
+def open_bytes(path: str, named: bool = True) -> Iterator[IO[bytes]]:
+    """The log's bytes (decompressed for .gz); ``-`` is stdin (left open). Only a ``named`` path may be
+    a pipe (read as it comes); any other is opened as a regular file or not at all."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    pipe = named and stat.S_ISFIFO(os.stat(path).st_mode)
+    with open(path, "rb") if pipe else open_regular(path) as raw:
+        if path.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz
+        else:
+            yield raw
+
+
+def head_and_blocks(stream: IO[bytes]) -> tuple[bytes, Iterator[Optional[bytes]]]:
+    """The first ``BINARY_PROBE`` bytes (to look for NULs) and the blocks of the whole stream, from
+    one read: a pipe cannot be read twice."""
+    head = stream.read(BINARY_PROBE)
+    return head, blocks(stream, head)
 
 
 def decode(block: bytes) -> str:
@@ -61,20 +119,25 @@ def decode(block: bytes) -> str:
     return block.decode("utf-8", "replace")
 
 
-def blocks(stream: IO[bytes]) -> Iterator[Optional[bytes]]:
+def _reads(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
+    """``first`` (bytes already read), then the rest of the stream, in pieces of ``CHUNK`` bytes."""
+    for i in range(0, len(first), CHUNK):
+        yield first[i : i + CHUNK]
+    read = stream.read
+    while block := read(CHUNK):
+        yield block
+
+
+def blocks(stream: IO[bytes], first: bytes = b"") -> Iterator[Optional[bytes]]:
     """Complete lines in blocks of about ``CHUNK`` bytes, without their final newline; ``\\r\\n``
     and a lone ``\\r`` end a line like ``\\n`` does.
 
     ``None`` stands for one oversized line, yielded where that line ends; the last block may lack
-    its newline (a file not ending in one)."""
+    its newline (a file not ending in one). ``first``: bytes already read from the stream."""
     carry = b""
     skipping = False  # inside an oversized line: drop bytes up to the next newline
     pending_cr = False  # the last read ended in CR: an LF starting the next read belongs to it
-    read = stream.read
-    while True:
-        block = read(CHUNK)
-        if not block:
-            break
+    for block in _reads(stream, first):
         if pending_cr:
             block = b"\r" + block
         pending_cr = block.endswith(b"\r")

@@ -120,6 +120,8 @@ def _new_info(path: str) -> dict:
         "oversized": 0,
         "binary": False,
         "server_configs": 0,
+        "skipped": None,  # why the file was not read at all
+        "error": None,  # why reading stopped early (the lines before it are counted)
     }
 
 
@@ -151,37 +153,50 @@ class LogStats:
         self.last_ts: Optional[int] = None
 
     # ----------------------------------------------------------------- input
-    def feed_file(self, path: str) -> dict:
-        """Parse one file (plain, .gz, or ``-`` for stdin). Binary files are counted and skipped."""
+    def feed_file(self, path: str, named: bool = True) -> dict:
+        """Parse one file (plain, .gz, a pipe, or ``-`` for stdin); never raises for the file's sake.
+        ``info["skipped"]`` says why a file was not read (not a regular file, unreadable),
+        ``info["binary"]`` marks NUL bytes in its first block, ``info["error"]`` why reading stopped
+        early (a truncated .gz: the lines before the cut are counted). ``named``: given on the command
+        line, not found in a directory (only then is a FIFO read)."""
         info = _new_info(path)
-        if reader.is_binary(path):
-            info["binary"] = True
-        else:
-            with reader.open_bytes(path) as stream:
-                self._feed_stream(stream, path, info)
         self.files.append(info)
+        info["skipped"] = reader.refusal(path, named)
+        if info["skipped"]:
+            return info
+        try:
+            with reader.open_bytes(path, named) as stream:
+                head, blocks = reader.head_and_blocks(stream)
+                if b"\x00" in head:
+                    info["binary"] = True
+                else:
+                    self._feed_stream(blocks, path, info)
+        except reader.READ_ERRORS as exc:
+            info["error"] = reader.describe(exc)
         return info
 
-    def _feed_stream(self, stream, path: str, info: dict) -> None:
+    def _feed_stream(self, blocks, path: str, info: dict) -> None:
         app = self.app
         app.source, app.lineno = path, 0
         before = (app.unparsed, len(app.server_configs))
         counts = {"gin": 0, "slog": 0, "other": 0, "blank": 0, "oversized": 0}
-        for block in reader.blocks(stream):
-            if block is None:
-                counts["oversized"] += 1
-                app.lineno += 1
-            else:
-                self._block(block, counts)
-        app.flush_config(truncated=True)
-        info["lines"] = app.lineno
-        info["blank"] = counts["blank"]
-        info["gin"] = counts["gin"]
-        info["slog"] = counts["slog"]
-        info["other_known"] = counts["other"]
-        info["oversized"] = counts["oversized"]
-        info["unparsed"] = app.unparsed - before[0]
-        info["server_configs"] = len(app.server_configs) - before[1]
+        try:
+            for block in blocks:
+                if block is None:
+                    counts["oversized"] += 1
+                    app.lineno += 1
+                else:
+                    self._block(block, counts)
+        finally:  # a read error mid-file: what was read before it still counts
+            app.flush_config(truncated=True)
+            info["lines"] = app.lineno
+            info["blank"] = counts["blank"]
+            info["gin"] = counts["gin"]
+            info["slog"] = counts["slog"]
+            info["other_known"] = counts["other"]
+            info["oversized"] = counts["oversized"]
+            info["unparsed"] = app.unparsed - before[0]
+            info["server_configs"] = len(app.server_configs) - before[1]
 
     def _block(self, raw: bytes, counts: dict) -> None:
         """Complete lines: access lines together (the column way when every one fits, else the
