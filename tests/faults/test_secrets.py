@@ -75,7 +75,19 @@ def test_inventory_of_a_tree_full_of_secrets_keeps_names_and_drops_values(plante
     plan = planted_tree / "plan.json"
     out = invoke(["plan", "--inventory", inv, "--format", "json", "-o", plan])
     judge_ok("plan from that inventory", out)
-    out = invoke(["generate", "--inventory", inv, "--target", "vllm", "--out", planted_tree / "gen"])
+    out = invoke(
+        [
+            "generate",
+            "--inventory",
+            inv,
+            "--alias",
+            "chat=llama3.1:8b",
+            "--target",
+            "vllm",
+            "--out",
+            planted_tree / "gen",
+        ]
+    )
     judge_ok("generate from that inventory", out)
     assert_no_secret(PLANTED, out, plan, planted_tree / "gen")
 
