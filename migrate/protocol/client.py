@@ -127,11 +127,6 @@ def parse_server_url(url: str, *, strip_v1: bool = True, what: str = "URL") -> s
     return root
 
 
-def normalise_root(url: str, strip_v1: bool = True) -> str:
-    """The old name of :func:`parse_server_url` (callers move to it)."""
-    return parse_server_url(url, strip_v1=strip_v1)
-
-
 def check_seconds(value: float, option: str) -> float:
     """A duration option: finite and positive (``nan``, ``inf`` and ``0`` are usage errors)."""
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
