@@ -133,7 +133,7 @@ def build_config(
     """
     # Imported here, not at the top: every `migrate` command line loads this module for KINDS and
     # DEFAULTS, and should not pay for the case loader, the HTTP client or the gateway reader.
-    from migrate.protocol import Backend
+    from migrate.protocol import parse_server_url
 
     from .loader import load_cases
 
@@ -185,10 +185,7 @@ def build_config(
         required_metrics=split_list(required_metrics) or gw_metrics or None,
         embeddings=True if embeddings or "embeddings" in only_list else None,
     )
-    try:
-        # Refuse a malformed URL now (exit 2) rather than as an "unreachable" backend (exit 3).
-        Backend(url=from_url, protocol=cfg.old.protocol)
-        Backend(url=to_url, protocol=cfg.new.protocol)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    # Refuse a malformed URL now (exit 2, the URL masked) rather than as an "unreachable" backend (exit 3).
+    parse_server_url(from_url, strip_v1=cfg.old.protocol == "openai", what="--from-url")
+    parse_server_url(to_url, strip_v1=cfg.new.protocol == "openai", what="--to-url")
     return cfg

@@ -38,6 +38,7 @@ ERROR_TYPES = (
     "mid_stream_error",  # HTTP 200, then an error object inside the stream
     "transport",  # any other transport failure
     "invalid_url",  # not an http(s) server root (never sent)
+    "too_large",  # the body exceeded the client's read cap; the rest was not read
 )
 
 
@@ -384,6 +385,8 @@ class Exchange:
     deltas: list[Delta] = field(default_factory=list)  # stream events (empty for non-stream)
     transcript: Transcript = field(default_factory=Transcript)
     server_extra: dict = field(default_factory=dict)  # e.g. Ollama ns durations, system_fingerprint
+    # What was kept clipped ("content", "reasoning", "transcript"): the caps of migrate.protocol.client.
+    truncated: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -409,6 +412,7 @@ class Exchange:
             "error": asdict(self.error) if self.error else None,
             "model": self.model,
             "timings": self.timings.summary(),
+            "truncated": list(self.truncated),
         }
 
     def to_dict(self) -> dict:

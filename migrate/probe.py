@@ -24,8 +24,9 @@ import httpx
 
 from . import engines
 from .errors import UnreachableError
-from .protocol import HttpResult, Timeouts, fetch_async
-from .protocol.client import normalise_root
+from .protocol import HttpResult, Timeouts, fetch_async, parse_server_url
+from .protocol.client import clip, run_sync
+from .redact import mask_text, mask_url
 
 KINDS = engines.server_kinds()
 
@@ -51,6 +52,11 @@ _GENERIC_METRIC_PREFIXES = ("process_", "python_", "go_", "promhttp_", "http_")
 
 # Fingerprint weights: a route or field only one engine has is decisive; shared hints are weak.
 _DECISIVE, _STRONG, _WEAK = 10, 5, 1
+
+# What a probe keeps of a server's own strings (version, model ids, Server header, health detail) and how
+# many models it lists: a hostile or broken server must not fill the terminal or the JSON document.
+MAX_VALUE_CHARS = 200
+MAX_MODELS = 1000
 
 _UNREACHABLE_ERRORS = ("connection_refused", "connect_timeout", "read_timeout", "timeout", "transport", "stream_cut")
 
@@ -78,6 +84,7 @@ class ProbeResult:
     server_header: Optional[str] = None
     evidence: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reason: Optional[str] = None  # when kind is None: what answered instead of a known engine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +116,15 @@ def model_cards(r: Optional[HttpResult]) -> list[dict]:
     if not data or not isinstance(data.get("data"), list):
         return []
     return [m for m in data["data"] if isinstance(m, dict) and m.get("id") is not None]
+
+
+def _metric_lines(text: str) -> bool:
+    """True when ``text`` holds at least one Prometheus sample line (``name{labels} value``)."""
+    return any(
+        re.match(r"[A-Za-z_:][A-Za-z0-9_:]*(\{[^}]*\})?\s+\S", line.strip())
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 def metric_prefix(text: str) -> Optional[str]:
@@ -159,11 +175,11 @@ def fingerprint(results: dict[str, HttpResult]) -> list[tuple[str, int, str]]:
     if info and (info.get("router") == "text-generation-router" or ("model_id" in info and "max_total_tokens" in info)):
         found.append(("tgi", _DECISIVE, "GET /info is TGI's (model_id, max_total_tokens)"))
 
-    if _json_obj(results.get("/get_server_info")) is not None:
+    server_info = _json_obj(results.get("/get_server_info"))
+    if server_info and any(isinstance(server_info.get(k), str) for k in ("version", "model_path")):
         found.append(("sglang", _DECISIVE, "GET /get_server_info answers"))
 
-    ready = results.get("/v2/health/ready")
-    if ready is not None and ready.ok and not (info and "model_id" in info):
+    if _kserve_ready(results.get("/v2/health/ready")) and not (info and "model_id" in info):
         # KServe readiness: OVMS always; TGI only in kserve builds (its /info wins above).
         found.append(("ovms", _STRONG, "GET /v2/health/ready answers (KServe)"))
 
@@ -192,6 +208,16 @@ def fingerprint(results: dict[str, HttpResult]) -> list[tuple[str, int, str]]:
     return found
 
 
+def _kserve_ready(r: Optional[HttpResult]) -> bool:
+    """KServe v2 readiness: 200 with an empty body (OVMS, Triton) or a JSON ``{"ready": true}``; a web
+    page or an error page that answers 200 on every path is not one."""
+    if r is None or not r.ok:
+        return False
+    if not (r.text or "").strip():
+        return True
+    return isinstance(r.json, dict) and r.json.get("ready") is True
+
+
 def identify(results: dict[str, HttpResult]) -> tuple[Optional[str], list[str]]:
     """The kind with the most weight behind it (None if nothing matched), and the evidence."""
     found = fingerprint(results)
@@ -213,6 +239,16 @@ def unreachable(results: dict[str, HttpResult]) -> Optional[str]:
     if errors and all(e.type in _UNREACHABLE_ERRORS for e in errors):
         return errors[0].message
     return "no HTTP answer" if errors else None
+
+
+def why_unknown(results: dict[str, HttpResult]) -> str:
+    """What answered when no fingerprint matched, in one line: "9 of 10 routes answer HTTP 200 with
+    text/html, not JSON" (a web page is not an inference API, whatever its status)."""
+    said = Counter(r.describe() for r in results.values() if r is not None and r.status is not None)
+    if not said:
+        return "no route gave an HTTP answer"
+    answer, n = said.most_common(1)[0]
+    return f"{n} of {len(results)} routes answer {answer}"
 
 
 def detect_version(kind: Optional[str], results: dict[str, HttpResult]) -> tuple[Optional[str], Optional[str]]:
@@ -338,6 +374,12 @@ def metrics_of(result: Optional[HttpResult], path: str) -> dict:
     if result is None or not result.ok:
         return {"exposed": False, "prefix": None, "path": None, "status": None if result is None else result.status}
     text = result.text or ""
+    ctype = _header(result, "content-type") or ""
+    if "html" in ctype.lower() or (
+        text.strip() and not isinstance(result.json, (list, dict)) and not _metric_lines(text)
+    ):
+        # A web page (or any text without one sample line) answering 200 is not a metrics endpoint.
+        return {"exposed": False, "prefix": None, "path": None, "status": result.status}
     if isinstance(result.json, (list, dict)):
         # TensorRT-LLM's /metrics: JSON iteration stats, not Prometheus text.
         return {"exposed": True, "prefix": None, "path": path, "status": result.status, "format": "json"}
@@ -362,7 +404,7 @@ async def probe_async(
 
     Raises ``UnreachableError`` (exit 3) when nothing answers at all.
     """
-    root = normalise_root(url, strip_v1=True)
+    root = parse_server_url(url, strip_v1=True)
     timeouts = timeouts or Timeouts(connect=3.0, read=10.0, stall=10.0, total=15.0)
     async with httpx.AsyncClient(follow_redirects=False) as client:
 
@@ -375,7 +417,7 @@ async def probe_async(
         results = dict(zip(FINGERPRINT_PATHS, first))
         reason = unreachable(results)
         if reason is not None:
-            raise UnreachableError(f"{root} is unreachable: {reason}")
+            raise UnreachableError(f"{mask_url(root)} is unreachable: {mask_text(reason)}")
 
         kind, _ = identify(results)
         metrics_path = "/prometheus/metrics" if kind == "trtllm" else "/metrics"
@@ -427,19 +469,32 @@ def build_result(
         notes.append(f"/v1/models needs an API key (HTTP {v1.status}); pass --api-key-env")
     if kind == "ollama" and models and all(m.context_length is None for m in models):
         notes.append("no loaded model reports context_length (/api/ps; Ollama >= 0.10 and only for loaded models)")
+    if len(models) > MAX_MODELS:
+        notes.append(f"{len(models) - MAX_MODELS} more models not listed (the first {MAX_MODELS} are)")
+        models = models[:MAX_MODELS]
+    for m in models:
+        m.id, m.owned_by, m.parent = _short(m.id), _short(m.owned_by), _short(m.parent)
+    health = health_of(kind, results)
+    health["detail"] = _short(health.get("detail"))
     return ProbeResult(
-        url=root,
+        url=mask_url(root),
         kind=kind,
-        version=version,
+        version=_short(version),
         version_source=version_source,
         models=models,
-        health=health_of(kind, results),
+        health=health,
         metrics=metrics_of(results.get(metrics_path), metrics_path),
-        server_header=server,
-        evidence=evidence or [],
+        server_header=_short(server),
+        evidence=[_short(e, 2 * MAX_VALUE_CHARS) for e in evidence or []],
         notes=notes,
+        reason=None if kind else why_unknown(results),
     )
 
 
+def _short(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
+    """A server's string as a probe keeps it: at most ``limit`` characters, cut visibly."""
+    return value if value is None else clip(str(value), limit)[0]
+
+
 def probe(url: str, **kw) -> ProbeResult:
-    return asyncio.run(probe_async(url, **kw))
+    return run_sync(probe_async(url, **kw))

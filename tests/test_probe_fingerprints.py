@@ -354,3 +354,26 @@ def test_cli_sends_bearer_key_without_printing_it(router, monkeypatch):
 def test_cli_bad_url_is_usage_error(bad):
     res = CliRunner().invoke(main, ["probe", bad])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize(
+    "answer,said",
+    [
+        (httpx.Response(200, json={}), "HTTP 200"),  # an empty JSON object is no engine's answer
+        (httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"}), "text/html"),
+        (httpx.Response(200, text="{oops", headers={"content-type": "application/json"}), "invalid JSON"),
+    ],
+    ids=["empty-json", "html", "invalid-json"],
+)
+def test_the_same_answer_on_every_route_is_no_fingerprint(router, answer, said):
+    router.route().mock(return_value=answer)
+    r = probe(URL)
+    assert r.kind is None and r.evidence == [] and said in r.reason
+    if said != "HTTP 200":  # (JSON at /metrics is TRT-LLM's shape, so the empty object still counts there)
+        assert not r.metrics["exposed"]
+
+
+def test_kserve_ready_needs_an_empty_or_ready_answer(router):
+    router.get("/v2/health/ready").mock(return_value=httpx.Response(200, json={"ready": True}))
+    _not_found(router)
+    assert probe(URL).kind == "ovms"

@@ -10,9 +10,10 @@ import pytest
 import respx
 from click.testing import CliRunner
 
+import migrate.protocol.client as client
 from migrate.cli import main
 from migrate.exchange import ChatRequest, Message
-from migrate.protocol import Backend, Timeouts, send
+from migrate.protocol import Backend, InvalidServerURL, Timeouts, parse_server_url, send
 
 from .scripted_server import Script, ScriptedServer
 
@@ -267,4 +268,73 @@ def test_on_delta_sees_each_event_as_it_arrives(server):
 @pytest.mark.parametrize("url", ["ftp://example.com", "http://", "file:///etc/passwd"])
 def test_send_cli_rejects_non_http_urls(url):
     result = CliRunner().invoke(main, ["send", "--url", url, "--protocol", "openai", "--model", "m", "--prompt", "hi"])
-    assert result.exit_code == 2 and "not an http(s) server root" in result.output
+    assert result.exit_code == 2 and "not a server URL" in result.stderr
+
+
+# -- the one URL parser -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url,root",
+    [
+        ("http://127.0.0.1:11434/", "http://127.0.0.1:11434"),
+        ("localhost:8000", "http://localhost:8000"),
+        ("https://gw.example/v1/", "https://gw.example"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("http://u:pw@h:1/prefix", "http://u:pw@h:1/prefix"),  # credentials stay: the request needs them
+    ],
+)
+def test_parse_server_url_accepts(url, root):
+    assert parse_server_url(url) == root
+
+
+@pytest.mark.parametrize(
+    "url,reason",
+    [
+        ("http://[::1", "invalid IPv6 URL"),
+        ("http://h:99999", "port out of range 1-65535"),
+        ("http://h:0", "port out of range 1-65535"),
+        ("http://h:port", "port could not be cast"),
+        ("ftp://h", "scheme 'ftp' is not http or https"),
+        ("http://", "no host"),
+        ("http://h /x", "whitespace or control characters"),
+        ("http://h\x1b[2J", "whitespace or control characters"),
+        ("http://h/?k=v", "no query or fragment"),
+        ("", "empty"),
+    ],
+)
+def test_parse_server_url_refuses_with_one_masked_line(url, reason):
+    with pytest.raises(InvalidServerURL) as err:
+        parse_server_url(url.replace("://", "://user:pw@", 1) if "://h" in url else url, what="--url")
+    text = str(err.value)
+    assert text.startswith("--url: not a server URL: ") and reason in text
+    assert "pw" not in text and "\x1b" not in text and "\n" not in text
+    assert err.value.code == 2 and isinstance(err.value, ValueError)
+
+
+# -- the body reader: own line splitting, caps ----------------------------------------------------
+def test_lines_split_across_chunks_with_crlf_and_multibyte_characters(server):
+    # SSE with CRLF line ends, cut mid-line and inside a UTF-8 character ("é" is two bytes).
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xc3\xa9"}, "finish_reason": null}]}\r\n\r\n'
+        b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\r\n\r\n'
+        b"data: [DONE]\r\n\r\n"
+    )
+    cut = body.index(b"\xc3") + 1
+    server.script = Script(content_type="text/event-stream", chunks=[body[:7], body[7:cut], body[cut:]])
+    ex = send(Backend(server.url, "openai", timeouts=FAST), _req(True))
+    assert ex.error is None, ex.error
+    assert ex.content == "café" and not any("\r" in line for line in ex.transcript.lines)
+
+
+def test_error_body_is_read_only_up_to_its_cap(server, monkeypatch):
+    monkeypatch.setattr(client, "MAX_ERROR_BODY_BYTES", 1000)
+    server.script = Script(status=500, content_type="text/plain", chunks=[b"e" * 600] * 10)
+    ex = send(Backend(server.url, "ollama", timeouts=FAST), _req(False))
+    assert ex.error.type == "server_error"
+    assert sum(len(line) for line in ex.transcript.lines) == 1000
+
+
+def test_non_stream_body_over_the_cap_is_too_large(server, monkeypatch):
+    monkeypatch.setattr(client, "MAX_BODY_BYTES", 4096)
+    server.script = Script(chunks=[b'{"message": {"content": "' + b"x" * 8192 + b'"}, "done": true}'])
+    ex = send(Backend(server.url, "ollama", timeouts=FAST), _req(False))
+    assert ex.error.type == "too_large" and ex.status == 200 and ex.finish_reason == "error"

@@ -7,6 +7,7 @@ import sys
 import click
 
 from migrate.compat_suite.config import DEFAULTS, KINDS
+from migrate.redact import mask_text, printable
 
 
 @click.command("compat")
@@ -93,6 +94,7 @@ def compat_cmd(json_out, md_out, junit_out, quiet, **options):
     report = run_and_report(cfg, json_out=json_out, md_out=md_out, junit_out=junit_out, quiet=quiet)
     summary = report["summary"]
     if summary.get("reason"):
-        click.echo(f"error: {summary['reason']}", err=True)
+        # The reason can quote a backend URL with its user:password@ and what a server answered.
+        click.echo(printable(f"error: {mask_text(summary['reason'])}"), err=True)
     click.echo(f"compat: {summary['verdict']} in {report['duration_s']:.1f} s (exit {summary['exit_code']})", err=True)
     sys.exit(summary["exit_code"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..redact import printable
 from ._io import emit_json
 
 
@@ -17,6 +18,14 @@ from ._io import emit_json
 )
 @click.option("--no-ollama", is_flag=True, help="Do not query a live server.")
 @click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds for the whole live query of Ollama (models not asked by then are listed without details).",
+)
+@click.option(
     "--logs",
     "logs",
     multiple=True,
@@ -27,7 +36,7 @@ from ._io import emit_json
 @click.option("--capture", "captures", multiple=True, metavar="FILE", help="JSONL of recorded exchanges (repeatable).")
 @click.option("-o", "--output", metavar="FILE", help="Write the inventory JSON here (validated, atomic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON on stdout.")
-def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
+def inventory(ollama, no_ollama, timeout, logs, code, captures, output, as_json):
     """Inventory live Ollama, server logs, code and captures; print models, traffic, profile, risks."""
     import sys
 
@@ -35,11 +44,18 @@ def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
 
     from ..inventory import build_inventory, validate, write_inventory
     from ..inventory.live import ollama_url_from_env
+    from ..protocol import check_seconds, parse_server_url
 
-    url = None if no_ollama else (ollama or ollama_url_from_env())
-    inv = build_inventory(ollama=url, logs=logs, code=code, captures=captures)
+    check_seconds(timeout, "--timeout")
+    url = None
+    if not no_ollama:
+        # A malformed URL is a usage error (exit 2), not an unreachable server.
+        url = parse_server_url(
+            ollama or ollama_url_from_env(), strip_v1=False, what="--ollama" if ollama else "$OLLAMA_HOST"
+        )
+    inv = build_inventory(ollama=url, logs=logs, code=code, captures=captures, ollama_timeout=timeout)
     for w in inv["warnings"]:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(printable(f"warning: {w}"), err=True)
     if output:
         write_inventory(inv, output)
         click.echo(f"wrote {output}", err=True)
@@ -51,5 +67,19 @@ def inventory(ollama, no_ollama, logs, code, captures, output, as_json):
         render_console = Console(file=sys.stdout, width=160)
         from ..inventory.render import render
 
-        inv_view = dict(inv, warnings=[])  # warnings already went to stderr
+        inv_view = _terminal_safe(dict(inv, warnings=[]))  # warnings already went to stderr
         render(inv_view, render_console)
+
+
+def _terminal_safe(value):
+    """The inventory as the terminal may see it: every string a server, a log or a scanned file chose
+    has its control characters escaped and its rich markup quoted (model names are outside data)."""
+    from rich.markup import escape
+
+    if isinstance(value, dict):
+        return {_terminal_safe(k): _terminal_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_terminal_safe(v) for v in value]
+    if isinstance(value, str):
+        return escape(printable(value))
+    return value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 import click
 
-from ..errors import EXIT_INCONCLUSIVE, UsageError
+from ..errors import InconclusiveError, UsageError
 from ..probe import ProbeResult, probe
+from ..protocol import check_seconds, parse_server_url
+from ..redact import printable
 from ._io import emit_json
 
 
@@ -46,7 +47,8 @@ def _render(result: ProbeResult) -> str:
         lines.append(f"  - {model.id}  {ctx}" + (f"  [{', '.join(extra)}]" if extra else ""))
     for note in result.notes:
         lines.append(f"note     {note}")
-    return "\n".join(lines)
+    # Every value came from the server: one terminal-safe line each (no ESC, OSC, CR or newline).
+    return "\n".join(printable(line) for line in lines)
 
 
 @click.command("probe")
@@ -60,7 +62,7 @@ def _render(result: ProbeResult) -> str:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=float,
     default=15.0,
     show_default=True,
     help="Seconds allowed per probe request.",
@@ -73,17 +75,14 @@ def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: flo
     """
     from ..protocol import Timeouts
 
+    parse_server_url(url)  # a malformed URL is a usage error (exit 2), before anything is sent
+    check_seconds(timeout, "--timeout")
     headers = None
     if api_key_env:
         key = os.environ.get(api_key_env)
         if not key:
             raise UsageError(f"--api-key-env {api_key_env}: the variable is not set")
         headers = {"Authorization": f"Bearer {key}"}
-    if "://" in url and url.split("://", 1)[0] not in ("http", "https"):
-        raise UsageError(f"unsupported URL scheme in {url!r} (http or https)")
-    host = urlsplit(url if "://" in url else "http://" + url).hostname
-    if not host or any(c.isspace() for c in url):
-        raise UsageError(f"not a server URL: {url!r} (expected http://host:port)")
     timeouts = Timeouts(connect=min(3.0, timeout), read=timeout, stall=timeout, total=timeout)
     result = probe(url, timeouts=timeouts, headers=headers)
     if as_json:
@@ -91,5 +90,4 @@ def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: flo
     else:
         click.echo(_render(result))
     if result.kind is None:
-        click.echo("error: the server answered but matched no known engine fingerprint", err=True)
-        raise SystemExit(EXIT_INCONCLUSIVE)
+        raise InconclusiveError(printable(f"{result.url} is not an inference API this tool knows: {result.reason}"))

@@ -7,9 +7,10 @@ import json
 import click
 
 from ..datafiles import load_user_json
-from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, UsageError
+from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, FailedError, UnreachableError, UsageError
 from ..exchange import ChatRequest, Exchange, Message
-from ..protocol import Backend, Timeouts, send
+from ..protocol import Backend, Timeouts, check_seconds, parse_server_url, send
+from ..redact import mask_text, printable
 from ._io import emit_json
 
 UNREACHABLE = ("connection_refused", "connect_timeout")
@@ -43,29 +44,41 @@ def exit_code_for(ex: Exchange) -> int:
     return EXIT_UNREACHABLE if ex.error.type in UNREACHABLE else EXIT_FAIL
 
 
+def error_line(ex: Exchange) -> str:
+    """The one ``error:`` line's text for a failed exchange (masked, terminal-safe)."""
+    e = ex.error
+    where = f" {ex.url}:" if e.type in UNREACHABLE else ""  # ex.url is masked
+    text = f"{e.type}:{where} {mask_text(e.message)}" + (f" (HTTP {e.status})" if e.status else "")
+    return printable(text)
+
+
 def render_text(ex: Exchange) -> str:
+    """The answer for a terminal. Everything here came from the server, so it goes through
+    ``printable`` (newlines kept in content and reasoning, nowhere else); the error goes to stderr."""
     d = ex.result_dict()
     lines = []
-    if ex.error:
-        lines.append(
-            f"error: {ex.error.type}: {ex.error.message}" + (f" (HTTP {ex.error.status})" if ex.error.status else "")
-        )
     if ex.reasoning:
-        lines.append(f"reasoning: {ex.reasoning}")
+        lines.append(printable(f"reasoning: {ex.reasoning}", keep_newlines=True))
     if ex.content:
-        lines.append(ex.content)
+        lines.append(printable(ex.content, keep_newlines=True))
     for tc in ex.tool_calls:
         lines.append(
-            f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
-            f" id={tc.id} encoding={tc.arguments_encoding}"
+            printable(
+                f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
+                f" id={tc.id} encoding={tc.arguments_encoding}"
+            )
         )
     u, t = d["usage"], d["timings"]
     fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
     lines.append(
-        f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
-        f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
-        f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}"
+        printable(
+            f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
+            f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
+            f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}"
+        )
     )
+    if ex.truncated:
+        lines.append(f"-- clipped: {', '.join(ex.truncated)} (see docs/send.md, caps)")
     return "\n".join(lines)
 
 
@@ -113,24 +126,26 @@ def send_command(
     as_json,
 ):
     """Send one request and print the canonical result with its timings."""
-    if timeout <= 0 or stall <= 0:
-        raise UsageError("--timeout and --stall must be positive")
+    check_seconds(timeout, "--timeout")
+    check_seconds(stall, "--stall")
+    parse_server_url(url, strip_v1=protocol == "openai", what="--url")  # exit 2 before anything else
     request = request_from_options(model, prompt, request_file, endpoint, stream)
     for name, value in (("max_tokens", max_tokens), ("temperature", temperature), ("seed", seed)):
         if value is not None:
             setattr(request.sampling, name, value)
-    try:
-        backend = Backend(
-            url=url,
-            protocol=protocol,
-            api_key_env=api_key_env,
-            timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout), total=timeout),
-        )
-    except ValueError as exc:
-        raise UsageError(f"--url: {exc}") from None
+    backend = Backend(
+        url=url,
+        protocol=protocol,
+        api_key_env=api_key_env,
+        timeouts=Timeouts(read=min(60.0, timeout), stall=min(stall, timeout), total=timeout),
+    )
     ex = send(backend, request)
     if as_json:
         emit_json(ex.result_dict())
-    else:
+    elif ex.status is not None:  # nothing answered: the error line on stderr says all there is
         click.echo(render_text(ex))
-    raise SystemExit(exit_code_for(ex))
+    code = exit_code_for(ex)
+    if code == EXIT_UNREACHABLE:
+        raise UnreachableError(error_line(ex))
+    if code == EXIT_FAIL:
+        raise FailedError(error_line(ex))

@@ -22,7 +22,7 @@ from ..fsutil import PRIVATE, write_atomic
 from ..redact import mask_data, mask_text, printable
 from . import capture
 from .code import scan_code, shown_path, undecodable_escaped
-from .live import inventory_live
+from .live import DEFAULT_DEADLINE, inventory_live
 from .logs import LogStats, iter_log_paths, reader
 from .profile import build_profile
 from .risks import assess
@@ -45,7 +45,13 @@ def check_paths(logs: list[str], code: list[str], captures: list[str]) -> None:
             raise UsageError(f"cannot read capture file {p}")
 
 
-def build_inventory(ollama: Optional[str] = None, logs: tuple = (), code: tuple = (), captures: tuple = ()) -> dict:
+def build_inventory(
+    ollama: Optional[str] = None,
+    logs: tuple = (),
+    code: tuple = (),
+    captures: tuple = (),
+    ollama_timeout: float = DEFAULT_DEADLINE,
+) -> dict:
     logs, code, captures = list(logs), list(code), list(captures)
     check_paths(logs, code, captures)
     warnings: list[str] = []
@@ -54,13 +60,14 @@ def build_inventory(ollama: Optional[str] = None, logs: tuple = (), code: tuple 
 
     live = None
     if ollama:
-        live = inventory_live(ollama)
-        sources["ollama"] = {"url": ollama, "ok": live["ok"], "error": live["error"], "version": live["version"]}
+        live = inventory_live(ollama, deadline=ollama_timeout)
+        # live["url"] is the masked URL: the one that may be printed or stored
+        sources["ollama"] = {"url": live["url"], "ok": live["ok"], "error": live["error"], "version": live["version"]}
         warnings += [f"ollama: {w}" for w in live["warnings"]]
         if live["ok"]:
             ok_sources += 1
         else:
-            warnings.append(f"Ollama at {ollama} unreachable ({live['error']}); inventory is partial")
+            warnings.append(f"Ollama at {live['url']}: {live['error']}; inventory is partial")
 
     log_result = None
     if logs:

@@ -1,19 +1,28 @@
-"""Live inventory of a running Ollama server through the protocol layer's ``fetch`` (no own client).
+"""Live inventory of a running Ollama server through the protocol layer's ``fetch_async`` (no own client).
 
-Reads ``/api/version``, ``/api/tags``, ``/api/show`` per model and ``/api/ps``; turns them into model
-entries (see the shared Ollama reference, sections 0, 1.2-1.4 and 3).
+Reads ``/api/version``, ``/api/tags`` and ``/api/ps`` together, then ``/api/show`` per model (a few at
+a time), all within one overall deadline; turns them into model entries (see the shared Ollama
+reference, sections 0, 1.2-1.4 and 3).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import time
 from typing import Any, Optional
 
-from ..protocol import Timeouts, fetch
+import httpx
+
+from ..protocol import HttpResult, Timeouts, fetch_async
+from ..protocol.client import run_sync
+from ..redact import mask_text, mask_url
 
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
+DEFAULT_DEADLINE = 30.0  # seconds for the whole live query (`inventory --timeout`)
+SHOW_CONCURRENCY = 4  # /api/show requests in flight: a large library must not flood a small server
 
 # Architectures whose GGUF metadata marks a mixture of experts even when expert_count is absent.
 MOE_ARCHS = {
@@ -120,16 +129,18 @@ def model_entry(
     name: str, tag: Optional[dict], show: Optional[dict], ps: Optional[dict], version: Optional[str]
 ) -> dict:
     """One ``models[]`` entry from whatever of tags/show/ps is available."""
-    details = dict((show or {}).get("details") or (tag or {}).get("details") or (ps or {}).get("details") or {})
-    info = (show or {}).get("model_info") or {}
-    arch = info.get("general.architecture")
+    # A server's JSON may hold anything where a mapping belongs: such a part counts as absent.
+    details = next((d for d in (_dict(show, "details"), _dict(tag, "details"), _dict(ps, "details")) if d), {})
+    info = _dict(show, "model_info")
+    arch = info.get("general.architecture") if isinstance(info.get("general.architecture"), str) else None
 
     def arch_key(suffix: str):
         if not arch:
             return None
         return info.get(f"{arch}.{suffix}")
 
-    params = parse_parameters((show or {}).get("parameters"))
+    raw_params = (show or {}).get("parameters")
+    params = parse_parameters(raw_params if isinstance(raw_params, str) else None)
     trained = arch_key("context_length") or details.get("context_length")
     expert_count = arch_key("expert_count")
     expert_used = arch_key("expert_used_count")
@@ -189,6 +200,11 @@ def model_entry(
     }
 
 
+def _dict(data: Optional[dict], key: str) -> dict:
+    value = (data or {}).get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _scalar(v):
     # Some architectures store per-layer head counts as arrays; keep the largest for KV estimates.
     if isinstance(v, list):
@@ -197,11 +213,18 @@ def _scalar(v):
     return v
 
 
-def inventory_live(url: str, timeouts: Optional[Timeouts] = None) -> dict:
-    """Query the server. Never raises for network faults: returns ``{"ok": False, "error": ...}``."""
-    timeouts = timeouts or Timeouts(connect=3.0, read=15.0, stall=15.0, total=30.0)
+def inventory_live(url: str, deadline: float = DEFAULT_DEADLINE, concurrency: int = SHOW_CONCURRENCY) -> dict:
+    """Query the server within ``deadline`` seconds. Never raises for network faults: returns
+    ``{"ok": False, "error": ...}``. ``url`` is the parsed root (credentials allowed: the requests use
+    them); the result holds it masked."""
+    return run_sync(inventory_live_async(url, deadline=deadline, concurrency=concurrency))
+
+
+async def inventory_live_async(
+    url: str, deadline: float = DEFAULT_DEADLINE, concurrency: int = SHOW_CONCURRENCY
+) -> dict:
     out: dict = {
-        "url": url,
+        "url": mask_url(url),
         "ok": False,
         "error": None,
         "version": None,
@@ -210,35 +233,81 @@ def inventory_live(url: str, timeouts: Optional[Timeouts] = None) -> dict:
         "default_num_ctx": None,
         "default_num_parallel": None,
     }
-    ver = fetch(url, "/api/version", timeouts=timeouts)
-    if ver.error and ver.status is None:
-        out["error"] = f"{ver.error.type}: {ver.error.message}"
-        return out
-    if ver.ok and isinstance(ver.json, dict):
-        out["version"] = ver.json.get("version")
-    else:
-        out["warnings"].append(f"/api/version answered HTTP {ver.status}")
-    tags = fetch(url, "/api/tags", timeouts=timeouts)
-    if not tags.ok or not isinstance(tags.json, dict):
-        out["error"] = f"/api/tags failed: HTTP {tags.status}" + (f" ({tags.error.message})" if tags.error else "")
-        return out
-    ps = fetch(url, "/api/ps", timeouts=timeouts)
-    loaded: dict[str, dict] = {}
-    if ps.ok and isinstance(ps.json, dict):
-        for m in ps.json.get("models") or []:
-            loaded[m.get("name") or m.get("model")] = m
-    else:
-        out["warnings"].append(f"/api/ps answered HTTP {ps.status}")
-    version = out["version"]
-    out["default_num_ctx"] = default_num_ctx(version)
-    out["default_num_parallel"] = default_num_parallel(version)
-    tag_models = {(m.get("name") or m.get("model")): m for m in tags.json.get("models") or []}
-    names = list(tag_models) + [n for n in loaded if n not in tag_models]
-    for name in names:
-        show = fetch(url, "/api/show", method="POST", json={"model": name}, timeouts=timeouts)
-        show_json = show.json if show.ok and isinstance(show.json, dict) else None
-        if show_json is None:
-            out["warnings"].append(f"/api/show {name}: HTTP {show.status}")
+    end = time.monotonic() + deadline
+
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+
+        async def get(path: str, body: Optional[dict] = None) -> Optional[HttpResult]:
+            """None when the deadline ran out before this request could start."""
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return None
+            t = Timeouts(connect=min(3.0, remaining), read=remaining, stall=remaining, total=remaining)
+            method = "GET" if body is None else "POST"
+            return await fetch_async(url, path, method=method, json=body, timeouts=t, client=client)
+
+        ver, tags, ps = await asyncio.gather(get("/api/version"), get("/api/tags"), get("/api/ps"))
+        if ver.status is None and tags.status is None:
+            out["error"] = mask_text(f"{ver.error.type}: {ver.describe()}" if ver.error else ver.describe())
+            return out
+        if not tags.ok or not isinstance(tags.json, dict):
+            out["error"] = f"/api/tags: {_not_ollama(tags)}"
+            return out
+        if ver.ok and isinstance(ver.json, dict):
+            out["version"] = _text(ver.json.get("version"))
+        else:
+            out["warnings"].append(f"/api/version: {ver.describe()}")
+        loaded: dict[str, dict] = {}
+        if ps.ok and isinstance(ps.json, dict):
+            for m in _entries(ps.json):
+                loaded[_name(m)] = m
+        else:
+            out["warnings"].append(f"/api/ps: {ps.describe()}")
+        version = out["version"]
+        out["default_num_ctx"] = default_num_ctx(version)
+        out["default_num_parallel"] = default_num_parallel(version)
+        tag_models = {_name(m): m for m in _entries(tags.json)}
+        names = list(tag_models) + [n for n in loaded if n not in tag_models]
+
+        limit = asyncio.Semaphore(concurrency)
+
+        async def show(name: str) -> Optional[HttpResult]:
+            async with limit:
+                return await get("/api/show", {"model": name})
+
+        shows = await asyncio.gather(*(show(n) for n in names))
+
+    skipped = []
+    for name, result in zip(names, shows):
+        show_json = result.json if result is not None and result.ok and isinstance(result.json, dict) else None
+        if result is None:
+            skipped.append(name)
+        elif show_json is None:
+            out["warnings"].append(f"/api/show {name[:200]}: {result.describe()}")
         out["models"].append(model_entry(name, tag_models.get(name), show_json, loaded.get(name), version))
+    if skipped:
+        out["warnings"].append(
+            f"/api/show not asked for {len(skipped)} models: the {deadline:g} s deadline (--timeout) ran out"
+        )
     out["ok"] = True
     return out
+
+
+def _not_ollama(result: HttpResult) -> str:
+    """Why an answer is not Ollama's: "HTTP 200 with text/html, not JSON: not an Ollama API"."""
+    said = result.describe()
+    return f"{said}: not an Ollama API" if result.status is not None and result.status < 400 else said
+
+
+def _entries(data: dict) -> list[dict]:
+    """The ``models`` list of /api/tags or /api/ps, only the entries that name a model."""
+    models = data.get("models")
+    return [m for m in models if isinstance(m, dict) and _name(m)] if isinstance(models, list) else []
+
+
+def _name(entry: dict) -> str:
+    return str(entry.get("name") or entry.get("model") or "")
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)[:200]

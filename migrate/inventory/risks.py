@@ -218,7 +218,7 @@ def _parallel_ctx(inv):
 
 
 def _unknown_context(inv):
-    ms = [m for m in inv.get("models") or [] if m.get("effective_context_source", "").startswith("server default")]
+    ms = [m for m in inv.get("models") or [] if (m.get("effective_context_source") or "").startswith("server default")]
     if not ms:
         return None
     return [

@@ -8,20 +8,35 @@ raises for a fault the user can cause: the result carries the error instead.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 import httpx
 
+from ..errors import UsageError
 from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Transcript
+from ..redact import mask_text, mask_url, printable
 from . import ollama as ollama_adapter
 from . import openai as openai_adapter
 from .base import error_from_body
 
 ADAPTERS = {"ollama": ollama_adapter, "openai": openai_adapter}
+_parse_json = json.loads  # fetch_async's ``json`` parameter (the body to send) shadows the module
+
+# What one answer may cost in memory; module attributes, so tests can lower them. A body past its read
+# cap is not read further and the result carries the error "too_large". Past a keep cap the answer is
+# still read and decoded, but only a clipped copy is kept (``Exchange.truncated`` names what was cut).
+MAX_BODY_BYTES = 32 * 1024 * 1024  # read cap: one inference answer, stream or not
+MAX_FETCH_BYTES = 8 * 1024 * 1024  # read cap: one small request (probe routes, /api/show, /metrics)
+MAX_ERROR_BODY_BYTES = 64 * 1024  # read cap: an HTTP error body (only its message is used)
+MAX_TRANSCRIPT_BYTES = 1024 * 1024  # keep cap: body lines kept in an Exchange's transcript
+MAX_FIELD_CHARS = 1024 * 1024  # keep cap: an Exchange's content and reasoning
 
 # Response headers worth keeping in transcripts; everything else (cookies, auth echoes) is dropped.
 _KEPT_HEADERS = (
@@ -55,7 +70,7 @@ class Backend:
     def __post_init__(self) -> None:
         if self.protocol not in ADAPTERS:
             raise ValueError(f"unknown protocol {self.protocol!r} (ollama|openai)")
-        self.url = normalise_root(self.url, strip_v1=self.protocol == "openai")
+        self.url = parse_server_url(self.url, strip_v1=self.protocol == "openai")
 
     def headers(self) -> dict[str, str]:
         if self.api_key_env and os.environ.get(self.api_key_env):
@@ -63,17 +78,60 @@ class Backend:
         return {}
 
 
-def normalise_root(url: str, strip_v1: bool = True) -> str:
-    raw = url.strip()
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        scheme, rest = "http", raw
-    if scheme.lower() not in ("http", "https") or not rest.strip("/") or rest.startswith("/"):
-        raise ValueError(f"not an http(s) server root: {raw!r}")
-    url = f"{scheme}://{rest}".rstrip("/")
-    if strip_v1 and url.endswith("/v1"):
-        url = url[: -len("/v1")]
-    return url
+class InvalidServerURL(UsageError, ValueError):
+    """A server URL that is not ``http(s)://host[:port][/path]``: a usage error (exit 2) for the CLI and
+    still a ``ValueError`` for library callers. Its text shows the URL masked and terminal-safe."""
+
+
+def parse_server_url(url: str, *, strip_v1: bool = True, what: str = "URL") -> str:
+    """THE server-URL parser: every command calls it at entry, ``Backend`` and ``fetch`` call it again.
+
+    Accepts ``http(s)://[user:password@]host[:port][/path]`` (a bare ``host:port`` gets ``http://``),
+    returns the root without a trailing ``/`` (and ``/v1`` when ``strip_v1``). Credentials stay in the
+    returned root because the request needs them (httpx sends them as basic auth); whoever prints or
+    stores it uses :func:`migrate.redact.mask_url`. Refused: another scheme, no host, a port outside
+    1-65535, whitespace or control characters, a query or fragment (a root is joined with paths).
+    """
+    raw = str(url)
+    shown = printable(mask_url(raw))
+
+    def bad(reason: str) -> InvalidServerURL:
+        return InvalidServerURL(f"{what}: not a server URL: '{shown}': {reason} (expected http(s)://host[:port])")
+
+    if not raw:
+        raise bad("empty")
+    if any(ch.isspace() or not ch.isprintable() for ch in raw):
+        raise bad("whitespace or control characters")
+    full = raw if "://" in raw else "http://" + raw
+    try:
+        parts = urlsplit(full)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", a non-numeric port
+        reason = str(exc).replace("0-65535", "1-65535")
+        raise bad(reason[:1].lower() + reason[1:]) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise bad(f"scheme {parts.scheme!r} is not http or https")
+    if not parts.hostname:
+        raise bad("no host")
+    if port is not None and not 1 <= port <= 65535:
+        raise bad("port out of range 1-65535")
+    if parts.query or parts.fragment or full.endswith(("?", "#")):
+        raise bad("a server root has no query or fragment")
+    root = full.rstrip("/")
+    try:
+        httpx.URL(root)  # whatever httpx would refuse at request time is refused here, once
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise bad(printable(mask_text(str(exc)))) from None
+    if strip_v1 and root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root
+
+
+def check_seconds(value: float, option: str) -> float:
+    """A duration option: finite and positive (``nan``, ``inf`` and ``0`` are usage errors)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{option}: must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -89,6 +147,29 @@ class HttpResult:
     def ok(self) -> bool:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
+    def describe(self, *, expect_json: bool = True) -> str:
+        """What this answer was, in a few words for a warning or an error line: "timed out after 2.0 s",
+        "HTTP 404 (model not found)", "HTTP 200 with text/html, not JSON"."""
+        if self.error is not None and self.error.type in _TIMEOUT_ERRORS:
+            return f"timed out after {self.elapsed_s:.1f} s"
+        if self.status is None:
+            return self.error.message if self.error else "no HTTP answer"
+        if self.error is not None:
+            detail = printable(mask_text(self.error.message))[:200]
+            return f"HTTP {self.status}" + (f" ({detail})" if detail and detail != f"HTTP {self.status}" else "")
+        if expect_json and self.json is None:
+            ctype = next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+            ctype = printable(ctype.split(";")[0].strip())[:80]
+            if not self.text.strip():
+                return f"HTTP {self.status} with an empty body, not JSON"
+            if "json" in ctype.lower():
+                return f"HTTP {self.status} with invalid JSON"
+            return f"HTTP {self.status} with {ctype or 'no content type'}, not JSON"
+        return f"HTTP {self.status}"
+
+
+_TIMEOUT_ERRORS = ("timeout", "read_timeout", "connect_timeout", "stall")
+
 
 def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
     # The stall limit is enforced per chunk by us; httpx's read limit must not fire before it.
@@ -96,35 +177,132 @@ def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
 
 
 def _fault(exc: BaseException, started_body: bool) -> ErrorInfo:
+    # httpx messages can quote the URL: masked before they reach a result, a report or a terminal.
+    detail = mask_text(str(exc)).strip()
     if isinstance(exc, httpx.ConnectTimeout):
         return ErrorInfo("connect_timeout", "connect timed out")
     if isinstance(exc, httpx.ConnectError):
-        return ErrorInfo("connection_refused", f"cannot connect: {exc}".strip())
+        return ErrorInfo("connection_refused", f"cannot connect: {detail}".strip())
     if isinstance(exc, httpx.ReadTimeout):
         return ErrorInfo(
             "stall" if started_body else "read_timeout",
             "no bytes within the stall timeout" if started_body else "no response within the read timeout",
         )
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return ErrorInfo("stream_cut" if started_body else "transport", f"connection closed: {exc}".strip())
-    return ErrorInfo("transport", f"{type(exc).__name__}: {exc}".strip())
+        return ErrorInfo("stream_cut" if started_body else "transport", f"connection closed: {detail}".strip())
+    return ErrorInfo("transport", f"{type(exc).__name__}: {detail}".strip())
 
 
 class _Stall(Exception):
     pass
 
 
-async def _lines(response: httpx.Response, stall: float):
-    """Body lines with a per-line stall limit (an await on the next line, not a sleep)."""
-    iterator = response.aiter_lines().__aiter__()
-    while True:
-        try:
-            line = await asyncio.wait_for(iterator.__anext__(), timeout=stall)
-        except StopAsyncIteration:
-            return
-        except asyncio.TimeoutError as exc:
-            raise _Stall() from exc
-        yield line
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int, status: Optional[int]) -> ErrorInfo:
+    return ErrorInfo("too_large", f"the body exceeded {limit} bytes; the rest was not read", status)
+
+
+def _charset(response: httpx.Response) -> str:
+    name = response.charset_encoding or "utf-8"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:  # a server may name any charset; an unknown one reads as UTF-8
+        return "utf-8"
+
+
+async def _chunks(response: httpx.Response, stall: Optional[float], limit: int, *, cut: bool = True):
+    """Body bytes as they arrive (decompressed), with a silence limit per chunk. Past ``limit`` bytes:
+    raise ``_TooLarge`` (``cut``), or end quietly after yielding the part within the limit."""
+    iterator = response.aiter_bytes().__aiter__()
+    seen = 0
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(iterator.__anext__(), timeout=stall)
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError as exc:
+                raise _Stall() from exc
+            seen += len(chunk)
+            if seen > limit:
+                if cut:
+                    raise _TooLarge()
+                yield chunk[: len(chunk) - (seen - limit)]
+                return
+            yield chunk
+    finally:
+        # Closed here, not by the garbage collector at loop shutdown (which then drained the rest).
+        await iterator.aclose()
+
+
+async def _read(response: httpx.Response, limit: int, *, cut: bool = True) -> bytes:
+    body = bytearray()
+    async for chunk in _chunks(response, None, limit, cut=cut):
+        body += chunk
+    return bytes(body)
+
+
+async def _lines(response: httpx.Response, stall: float, limit: int):
+    """Body lines (NDJSON or SSE) as they arrive; no more than ``limit`` bytes are read."""
+    encoding = _charset(response)
+    pending = bytearray()
+    async for chunk in _chunks(response, stall, limit):
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *complete, rest = pending.split(b"\n")
+        pending = bytearray(rest)
+        for line in complete:
+            yield line.decode(encoding, "replace").removesuffix("\r")
+    if pending:
+        yield pending.decode(encoding, "replace").removesuffix("\r")
+
+
+class _Keeper:
+    """The transcript's copy of the body: whole lines up to ``MAX_TRANSCRIPT_BYTES``, then one marker."""
+
+    def __init__(self, ex: Exchange) -> None:
+        self.ex = ex
+        self.kept = 0
+        self.dropped = 0
+
+    def add(self, line: str) -> None:
+        size = len(line.encode("utf-8", "replace")) + 1
+        if not self.dropped and self.kept + size <= MAX_TRANSCRIPT_BYTES:
+            self.kept += size
+            self.ex.transcript.lines.append(line)
+        else:
+            self.dropped += size
+
+    def close(self) -> None:
+        if self.dropped:
+            self.ex.transcript.lines.append(
+                f"[migrate: transcript clipped at {MAX_TRANSCRIPT_BYTES} bytes; {self.dropped} more bytes not kept]"
+            )
+            _mark(self.ex, "transcript")
+
+
+def _mark(ex: Exchange, what: str) -> None:
+    if what not in ex.truncated:
+        ex.truncated.append(what)
+
+
+def clip(text: Optional[str], limit: int) -> tuple[Optional[str], bool]:
+    """``text`` cut to ``limit`` characters with a visible marker; (text, whether it was cut)."""
+    if text is None or len(text) <= limit:
+        return text, False
+    return text[:limit] + f"…[clipped: {len(text) - limit} more characters]", True
+
+
+def _clip_fields(ex: Exchange) -> None:
+    for name in ("content", "reasoning"):
+        value, cut = clip(getattr(ex, name), MAX_FIELD_CHARS)
+        if cut:
+            setattr(ex, name, value)
+            _mark(ex, name)
 
 
 async def _run(
@@ -133,6 +311,7 @@ async def _run(
     t = ex.timings
     started_body = False
     headers = {"Content-Type": "application/json", **backend.headers()}
+    keeper = _Keeper(ex)
     try:
         t.sent = time.perf_counter()
         async with client.stream(
@@ -143,32 +322,42 @@ async def _run(
             ex.transcript.status = response.status_code
             ex.transcript.headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
             if response.status_code >= 400:
-                body = (await response.aread()).decode("utf-8", "replace")
-                ex.transcript.lines = body.splitlines() or [body]
+                body = (await _read(response, MAX_ERROR_BODY_BYTES, cut=False)).decode(_charset(response), "replace")
+                for line in body.splitlines() or [body]:
+                    keeper.add(line)
                 t.end = time.perf_counter()
                 ex.error = error_from_body(response.status_code, body)
                 ex.finish_reason = "error"
                 return
-            async for line in _lines(response, backend.timeouts.stall):
+            whole: list[str] = []  # a non-stream body, decoded once it is complete
+            async for line in _lines(response, backend.timeouts.stall, MAX_BODY_BYTES):
                 started_body = True
                 now = time.perf_counter()
-                ex.transcript.lines.append(line)
+                keeper.add(line)
                 if stream:
                     decoder.feed(line, now)
+                else:
+                    whole.append(line)
             t.end = time.perf_counter()
             if stream:
                 decoder.finish(t.end)
             else:
-                decoder.feed_body("\n".join(ex.transcript.lines), t.end)
+                decoder.feed_body("\n".join(whole), t.end)
     except _Stall:
         t.end = time.perf_counter()
         ex.error = ErrorInfo("stall", f"no bytes for {backend.timeouts.stall:g} s", ex.status)
+        decoder.abort()
+    except _TooLarge:
+        t.end = time.perf_counter()
+        ex.error = _too_large(MAX_BODY_BYTES, ex.status)
         decoder.abort()
     except httpx.HTTPError as exc:
         t.end = time.perf_counter()
         ex.error = _fault(exc, started_body)
         ex.error.status = ex.status
         decoder.abort()
+    finally:
+        keeper.close()
 
 
 async def _exchange(
@@ -195,6 +384,7 @@ async def _exchange(
             await http.aclose()
     if ex.error is not None:
         ex.finish_reason = "error"
+    _clip_fields(ex)
     return ex
 
 
@@ -211,12 +401,14 @@ async def send_async(
 
     ``on_delta`` is called synchronously with each stream event as it arrives (for relays such as
     the Ollama-API test server, or progress display); the returned Exchange holds them all too.
+    The Exchange records the URL without credentials (it ends up in captures and reports).
     """
     adapter = ADAPTERS[backend.protocol]
     path, body = adapter.encode(request)
-    ex = Exchange(request=request, protocol=backend.protocol, url=backend.url)
+    shown = mask_url(backend.url)
+    ex = Exchange(request=request, protocol=backend.protocol, url=shown)
     ex.timings.scheduled = scheduled
-    ex.transcript = Transcript(method="POST", url=backend.url + path, request_body=body)
+    ex.transcript = Transcript(method="POST", url=shown + path, request_body=body)
     content = json.dumps(body).encode()
     return await _exchange(backend, ex, path, content, request.stream, client, transport, on_delta)
 
@@ -234,14 +426,28 @@ async def send_raw_async(
 ) -> Exchange:
     """Send a body as given (e.g. malformed JSON) and decode the answer like any other."""
     content = body.encode() if isinstance(body, str) else body
-    ex = Exchange(request=ChatRequest(model=model, stream=stream), protocol=backend.protocol, url=backend.url)
+    shown = mask_url(backend.url)
+    ex = Exchange(request=ChatRequest(model=model, stream=stream), protocol=backend.protocol, url=shown)
     ex.timings.scheduled = scheduled
-    ex.transcript = Transcript(method="POST", url=backend.url + path, request_body=content.decode("utf-8", "replace"))
+    ex.transcript = Transcript(method="POST", url=shown + path, request_body=content.decode("utf-8", "replace"))
     return await _exchange(backend, ex, path, content, stream, client, transport)
 
 
+def run_sync(coro) -> Any:
+    """``asyncio.run(coro)``, but the value does not travel as the task's result: Python 3.11's
+    ``asyncio.run`` reprs that task (``signal.getsignal`` on its SIGINT handler), which for a large
+    Exchange meant hundreds of MB of repr text."""
+    box: list = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
+
+
 def send(backend: Backend, request: ChatRequest, **kw) -> Exchange:
-    return asyncio.run(send_async(backend, request, **kw))
+    return run_sync(send_async(backend, request, **kw))
 
 
 async def fetch_async(
@@ -254,45 +460,51 @@ async def fetch_async(
     client: Optional[httpx.AsyncClient] = None,
     headers: Optional[dict] = None,
     transport=None,
+    max_bytes: Optional[int] = None,
 ) -> HttpResult:
-    """One small request (probes, /api/show, /metrics). Faults become ``HttpResult.error``."""
+    """One small request (probes, /api/show, /metrics). Faults become ``HttpResult.error``; a body
+    longer than ``max_bytes`` (default ``MAX_FETCH_BYTES``) is not read past it: error "too_large"."""
     timeouts = timeouts or Timeouts(read=10.0, total=20.0)
+    limit = MAX_FETCH_BYTES if max_bytes is None else max_bytes
     try:
-        url = normalise_root(url_root, strip_v1=False) + path
+        url = parse_server_url(url_root, strip_v1=False) + path
     except ValueError as exc:
         return HttpResult(None, {}, "", None, ErrorInfo("invalid_url", str(exc)), 0.0)
     own = client is None
     http = client if client is not None else httpx.AsyncClient(transport=transport, follow_redirects=False)
     started = time.perf_counter()
-    try:
-        response = await asyncio.wait_for(
-            http.request(method, url, json=json, headers=headers, timeout=_httpx_timeout(timeouts)),
-            timeout=timeouts.total,
-        )
-        text = response.text
+    state: dict = {}
+
+    async def request() -> HttpResult:
+        async with http.stream(method, url, json=json, headers=headers, timeout=_httpx_timeout(timeouts)) as response:
+            state["status"], state["headers"] = response.status_code, dict(response.headers)
+            if response.status_code >= 400:
+                body = await _read(response, min(limit, MAX_ERROR_BODY_BYTES), cut=False)
+            else:
+                body = await _read(response, limit)
+            text = body.decode(_charset(response), "replace")
         try:
-            parsed = response.json() if text.strip() else None
+            parsed = _parse_json(text) if text.strip() else None
         except ValueError:
             parsed = None
-        error = error_from_body(response.status_code, text) if response.status_code >= 400 else None
-        return HttpResult(
-            response.status_code, dict(response.headers), text, parsed, error, time.perf_counter() - started
-        )
+        status = state["status"]
+        error = error_from_body(status, text) if status >= 400 else None
+        return HttpResult(status, state["headers"], text, parsed, error, time.perf_counter() - started)
+
+    try:
+        return await asyncio.wait_for(request(), timeout=timeouts.total)
     except asyncio.TimeoutError:
-        return HttpResult(
-            None,
-            {},
-            "",
-            None,
-            ErrorInfo("timeout", f"no answer in {timeouts.total:g} s"),
-            time.perf_counter() - started,
-        )
+        error = ErrorInfo("timeout", f"no answer in {timeouts.total:g} s", state.get("status"))
+    except _TooLarge:
+        error = _too_large(limit, state.get("status"))
     except httpx.HTTPError as exc:
-        return HttpResult(None, {}, "", None, _fault(exc, False), time.perf_counter() - started)
+        error = _fault(exc, "status" in state)
+        error.status = state.get("status")
     finally:
         if own:
             await http.aclose()
+    return HttpResult(state.get("status"), state.get("headers", {}), "", None, error, time.perf_counter() - started)
 
 
 def fetch(url_root: str, path: str, **kw) -> HttpResult:
-    return asyncio.run(fetch_async(url_root, path, **kw))
+    return run_sync(fetch_async(url_root, path, **kw))
