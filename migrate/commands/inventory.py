@@ -67,19 +67,4 @@ def inventory(ollama, no_ollama, timeout, logs, code, captures, output, as_json)
         render_console = Console(file=sys.stdout, width=160)
         from ..inventory.render import render
 
-        inv_view = _terminal_safe(dict(inv, warnings=[]))  # warnings already went to stderr
-        render(inv_view, render_console)
-
-
-def _terminal_safe(value):
-    """The inventory as the terminal may see it: every string a server, a log or a scanned file chose
-    has its control characters escaped and its rich markup quoted (model names are outside data)."""
-    from rich.markup import escape
-
-    if isinstance(value, dict):
-        return {_terminal_safe(k): _terminal_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_terminal_safe(v) for v in value]
-    if isinstance(value, str):
-        return escape(printable(value))
-    return value
+        render(dict(inv, warnings=[]), render_console)  # warnings already went to stderr; render escapes
