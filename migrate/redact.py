@@ -96,7 +96,9 @@ _TOKEN_SHAPES = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,}")
 # Both patterns start only where a name starts (lookbehind, not \b): a 1 MB line of "a.a.a..." must
 # not be re-scanned from every letter (quadratic time).
-_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@")
+_USERINFO = re.compile(
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)(?:[^/\s@?#\"'<>]*@)+"
+)  # to the last "@": a password may hold one
 _QUERY_SECRET = re.compile(
     r"(?i)([?&](?:api[_-]?key|key|token|access_token|auth|password|secret|sig|signature)=)[^&\s\"'#]+"
 )
