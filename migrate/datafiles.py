@@ -88,7 +88,7 @@ def _check_events(events: Iterable, source: str, what: str) -> bool:
         elif kind == "AliasEvent":
             if anchor in sizes and sizes[anchor] is None:
                 raise UsageError(f"{_where(source, event)}: {what} has a recursive alias *{anchor}")
-            size = sizes.get(anchor) or 1  # an undefined alias: the loader reports it
+            size = sizes.get(anchor or "") or 1  # an undefined alias: the loader reports it
             added += size
             if added > MAX_ALIAS_NODES:
                 raise UsageError(

@@ -177,8 +177,10 @@ def write_tree(out_dir: str | os.PathLike, files: dict[str, tuple[Data, int]]) -
                 else:
                     os.replace(stage / rel, dest)
             except OSError as exc:
-                done = f"{len(moved)} of {len(files)} files were replaced" + (f" ({', '.join(moved)})" if moved else "")
-                raise UsageError(f"cannot write {printable(out / rel)}: {_reason(exc)}; {done}") from exc
+                progress = f"{len(moved)} of {len(files)} files were replaced" + (
+                    f" ({', '.join(moved)})" if moved else ""
+                )
+                raise UsageError(f"cannot write {printable(out / rel)}: {_reason(exc)}; {progress}") from exc
             moved.append(rel)
         done = True
         return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, overload
 
 REDACTED = "***"
 
@@ -180,6 +180,10 @@ def mask_text(text: str) -> str:
     return _FIELD.sub(_mask_field, text)
 
 
+@overload
+def mask_url(url: str) -> str: ...
+@overload
+def mask_url(url: None) -> None: ...
 def mask_url(url: str | None) -> str | None:
     """A URL as we may print or store it: no ``user:password@``, no secret query values."""
     if url is None:

@@ -36,3 +36,15 @@ def test_printable_escapes_terminal_controls():
     assert printable("a\x1b]0;pwn\x07b\x7f\u2028c") == "a\\x1b]0;pwn\\x07b\\x7f\\u2028c"
     assert printable("tab\tstays") == "tab\tstays"
     assert has_unsafe_chars("chat\u2028x") and not has_unsafe_chars("llama3.1:8b")
+
+
+def test_json_on_stdout_is_terminal_safe_and_still_the_same_document(capsys):
+    import json
+
+    from migrate.commands._io import emit_json
+
+    value = {"model": "x\x7f\x9b2J\u2028y é"}
+    emit_json(value)
+    out = capsys.readouterr().out
+    assert "\x9b" not in out and "\u2028" not in out and "é" in out
+    assert json.loads(out) == value

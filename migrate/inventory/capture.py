@@ -38,7 +38,7 @@ def parse_capture(path: str) -> dict:
                 continue
             try:
                 ex = Exchange.from_dict(json.loads(line))
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 invalid += 1
                 continue
             n += 1

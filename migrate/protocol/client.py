@@ -216,7 +216,7 @@ def _charset(response: httpx.Response) -> str:
 async def _chunks(response: httpx.Response, stall: Optional[float], limit: int, *, cut: bool = True):
     """Body bytes as they arrive (decompressed), with a silence limit per chunk. Past ``limit`` bytes:
     raise ``_TooLarge`` (``cut``), or end quietly after yielding the part within the limit."""
-    iterator = response.aiter_bytes().__aiter__()
+    iterator: Any = response.aiter_bytes().__aiter__()  # an async generator: it has aclose()
     seen = 0
     try:
         while True:

@@ -376,6 +376,14 @@ def test_capture_line_over_the_cap_is_counted(tmp_path, monkeypatch):
     assert "1 line longer than" in out.stderr and "1 invalid line skipped" in out.stderr
 
 
+def test_capture_line_nested_too_deeply_is_an_invalid_line(tmp_path):
+    cap = tmp_path / "cap.jsonl"
+    cap.write_text("[" * 50_000 + "]" * 50_000 + "\n")  # json.loads: RecursionError, not ValueError
+    out = invoke(["inventory", "--no-ollama", "--capture", cap])
+    judge("inventory --capture: a line nested 50,000 deep", out, 3)
+    assert "1 invalid line skipped" in out.stderr
+
+
 @pytest.mark.parametrize("shape", ["a.", "a-", "a", "x: Bearer ", 'k="', "sk-"])
 def test_masking_is_linear_on_hostile_lines(shape):
     """A scanned line is masked whole before it is cut to a snippet: 200 kB of a pathological shape
