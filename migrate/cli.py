@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import __version__
+from .commands._io import emit_error_document, reset_stdout
 from .commands.canary import canary
 from .commands.compat import compat_cmd
 from .commands.generate import generate_cmd
@@ -43,11 +44,14 @@ class MigrateGroup(click.Group):
     can never mistake a crash for a verdict. ``MIGRATE_DEBUG=1`` lets the traceback through."""
 
     def invoke(self, ctx: click.Context):
+        reset_stdout()
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
             # The last line of defence: a message may quote a URL, a path or a server's words.
-            click.echo(f"error: {printable(mask_text(str(exc)))}", err=True)
+            message = printable(mask_text(str(exc)))
+            emit_error_document(message, exc.code)
+            click.echo(f"error: {message}", err=True)
             raise SystemExit(exc.code) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -81,6 +85,7 @@ def _internal_error(exc: Exception) -> None:
     if os.environ.get(DEBUG_ENV):
         raise exc
     message = printable(mask_text(str(exc)))
+    emit_error_document(f"internal error: {type(exc).__name__}: {message}", EXIT_INTERNAL)
     click.echo(
         f"error: internal error: {type(exc).__name__}: {message} "
         f"(a bug in migrate, please report it; {DEBUG_ENV}=1 shows the traceback)",

@@ -12,7 +12,31 @@ import click
 _TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
+class _Stdout:
+    """Whether this run promised one JSON document on stdout, and whether it was printed: a failure
+    in a JSON mode still prints one (``{"error", "exit_code"}``), so a pipe into ``jq`` never gets
+    nothing."""
+
+    json = False
+    emitted = False
+
+
+def reset_stdout() -> None:
+    _Stdout.json = _Stdout.emitted = False
+
+
+def json_mode() -> None:
+    """Called by a command, before any work, when its stdout is a JSON document."""
+    _Stdout.json = True
+
+
+def emit_error_document(message: str, code: int) -> None:
+    if _Stdout.json and not _Stdout.emitted:
+        emit_json({"error": message, "exit_code": code})
+
+
 def emit_json(data) -> None:
     """stdout carries exactly one JSON document in every --json mode."""
+    _Stdout.emitted = True
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     click.echo(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))

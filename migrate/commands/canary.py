@@ -14,7 +14,8 @@ from ..canary.check import gate
 from ..canary.formats import FORMATS, Context, render
 from ..canary.formats.json import document
 from ..errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, UsageError
-from ._io import emit_json
+from ..redact import mask_data, printable
+from ._io import emit_json, json_mode
 
 _EXIT = {"promote": EXIT_OK, "hold": EXIT_OK, "rollback": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
 
@@ -80,6 +81,8 @@ def canary(
 
     Exit codes: 0 promote/hold, 1 rollback (or --check refused), 2 bad input, 4 inconclusive.
     """
+    if fmt == "json":
+        json_mode()
     if apply_path and check_path:
         raise UsageError("--apply and --check are exclusive")
     if (apply_path or check_path) and not (alias and backend):
@@ -89,7 +92,9 @@ def canary(
     if summary_file and not check_path:
         raise UsageError("--summary-file only makes sense with --check")
     policy = load_policy(policy_path)
-    report = load_report(report_path)
+    # A report is outside data (model names, server answers in details): masked once, here, so no
+    # output format can carry a secret from it.
+    report = mask_data(load_report(report_path))
 
     if check_path:
         result = gate(check_path, report, policy, alias, backend, base=base_path, current_weight=current_weight)
@@ -98,7 +103,7 @@ def canary(
         if fmt == "json":
             emit_json(result.to_dict())
         else:
-            click.echo(result.markdown, nl=False)
+            click.echo(printable(result.markdown, keep_newlines=True), nl=False)
         sys.exit(EXIT_OK if result.ok else EXIT_FAIL)
 
     if apply_path:
@@ -108,7 +113,7 @@ def canary(
     if fmt == "json":
         emit_json(document(d, ctx))
     else:
-        click.echo(render(fmt, d, ctx).rstrip("\n"))
+        click.echo(printable(render(fmt, d, ctx).rstrip("\n"), keep_newlines=True))
     if ctx.applied and ctx.applied.get("changed"):
         click.echo(
             f"applied: {alias}/{backend} {ctx.applied['before'][backend]} -> "

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from migrate.compat_suite.config import DEFAULTS, KINDS
+from migrate.errors import UsageError
 from migrate.redact import mask_text, printable
+
+from ._io import emit_json, json_mode
 
 
 @click.command("compat")
@@ -89,9 +93,19 @@ def compat_cmd(json_out, md_out, junit_out, quiet, **options):
     """
     from migrate.compat_suite.config import build_config
     from migrate.compat_suite.outputs import run_and_report
+    from migrate.report.json_report import to_json_text
 
+    to_stdout = json_out == "-"
+    if to_stdout:
+        json_mode()
+    if [json_out, md_out, junit_out].count("-") > 1:
+        raise UsageError("only one of --json, --markdown and --junit can be '-' (stdout holds one document)")
     cfg = build_config(**options)
-    report = run_and_report(cfg, json_out=json_out, md_out=md_out, junit_out=junit_out, quiet=quiet)
+    report = run_and_report(
+        cfg, json_out=None if to_stdout else json_out, md_out=md_out, junit_out=junit_out, quiet=quiet
+    )
+    if to_stdout:
+        emit_json(json.loads(to_json_text(report)))  # the schema-checked, masked document
     summary = report["summary"]
     if summary.get("reason"):
         # The reason can quote a backend URL with its user:password@ and what a server answered.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..generate import TARGETS, generate
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 
 @click.command("generate")
@@ -31,6 +31,8 @@ def generate_cmd(
     target, inventory_path, plan_path, aliases, gpus, ollama_url, engine_url, new_weight, out_dir, as_json
 ):
     """Write deployable files for TARGET; unknown models get a visible TODO, never an invented repo."""
+    if as_json:
+        json_mode()
     manifest = generate(
         target,
         out_dir,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..redact import printable
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 
 @click.command("inventory")
@@ -38,6 +38,8 @@ from ._io import emit_json
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON on stdout.")
 def inventory(ollama, no_ollama, timeout, logs, code, captures, output, as_json):
     """Inventory live Ollama, server logs, code and captures; print models, traffic, profile, risks."""
+    if as_json:
+        json_mode()
     import sys
 
     from rich.console import Console

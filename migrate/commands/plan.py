@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..plan import PORTABLE, USERS, VENDORS, plan, render, write_plan
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 
 @click.command("plan")
@@ -35,6 +35,8 @@ from ._io import emit_json
 )
 def plan_cmd(inventory_path, profile_path, fmt, output, models, **flags):
     """Name the decisive constraint, then the FIRST and SECOND engine, with reasons and rejection metrics."""
+    if fmt == "json":
+        json_mode()
     flags["models"] = tuple(models)
     result = plan(inventory_path, profile_path, flags)
     if output:

@@ -10,7 +10,7 @@ from ..errors import InconclusiveError, UsageError
 from ..probe import ProbeResult, probe
 from ..protocol import check_seconds, parse_server_url
 from ..redact import printable
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 
 def _render(result: ProbeResult) -> str:
@@ -73,6 +73,8 @@ def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: flo
     Exit 0 when the kind was identified, 3 when nothing answers, 4 when something answered but
     matched no known fingerprint.
     """
+    if as_json:
+        json_mode()
     from ..protocol import Timeouts
 
     parse_server_url(url)  # a malformed URL is a usage error (exit 2), before anything is sent

@@ -11,7 +11,7 @@ from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, FailedError, Unreacha
 from ..exchange import ChatRequest, Exchange, Message
 from ..protocol import Backend, Timeouts, check_seconds, parse_server_url, send
 from ..redact import mask_text, printable
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 UNREACHABLE = ("connection_refused", "connect_timeout")
 
@@ -126,6 +126,8 @@ def send_command(
     as_json,
 ):
     """Send one request and print the canonical result with its timings."""
+    if as_json:
+        json_mode()
     check_seconds(timeout, "--timeout")
     check_seconds(stall, "--stall")
     parse_server_url(url, strip_v1=protocol == "openai", what="--url")  # exit 2 before anything else

@@ -9,7 +9,7 @@ import click
 from ..errors import EXIT_FAIL
 from ..gateway import validate_file
 from ..redact import printable
-from ._io import emit_json
+from ._io import emit_json, json_mode
 
 
 @click.command("validate")
@@ -17,6 +17,8 @@ from ._io import emit_json
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 def validate(config: str, as_json: bool) -> None:
     """Check a gateway config (schema, weights sum to 100, unique names, URLs, timeouts, metrics)."""
+    if as_json:
+        json_mode()
     problems = validate_file(config)
     if as_json:
         emit_json(

@@ -9,6 +9,7 @@ output. ``invoke`` runs in-process (fast); ``run`` starts a real process, for ca
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -84,8 +85,13 @@ def judge(case: str, outcome: Outcome, code: int, *, within: float = 10.0, stdou
     lines = [line for line in outcome.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1, where
-    if not stdout_ok:
-        assert not outcome.stdout.strip(), where
+    if not stdout_ok and outcome.stdout.strip():
+        # A --json mode keeps its promise of one document on stdout: the error document, nothing else.
+        try:
+            document = json.loads(outcome.stdout)
+        except ValueError:
+            raise AssertionError(f"stdout is neither empty nor one JSON document: {where}") from None
+        assert set(document) == {"error", "exit_code"} and document["exit_code"] == code, where
     assert outcome.seconds < within, f"{case}: took {outcome.seconds:.1f} s (budget {within} s)"
 
 
