@@ -772,3 +772,14 @@ def test_a_repeated_identical_call_dropped_is_an_improvement_not_a_regression():
     from migrate.compat_suite.checks.tools import fewer_repeats_is_better
 
     assert fewer_repeats_is_better(1, 0) is True and fewer_repeats_is_better(0, 1) is False
+
+
+def test_both_sides_refusing_every_request_is_an_error_not_a_pass():
+    # Red-team finding: a server answering 400 to everything on both ends gave "Same answer
+    # structure" and exit 0. Two identical refusals observe nothing.
+    refused = _err(400, '{"error":"bad request"}', "bad_request")
+    r = REGISTRY["response_structure"](case("chat.basic", "chat"), CaseRun(None, [refused] * 2, [refused]), ctx())
+    assert r["verdict"] == "error" and "refused every request" in r["detail"]
+    # an errors case compares refusals on purpose: still a pass there
+    c = case("errors.malformed_body", "errors", error="malformed_body")
+    assert REGISTRY["error_contract"](c, CaseRun(None, [refused], [refused]), ctx())["verdict"] == "pass"

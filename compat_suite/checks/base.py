@@ -176,6 +176,24 @@ def split_samples(case, check: str, old_ex: list[Exchange], new_ex: list[Exchang
                     new_ex=new_ex,
                 ),
             )
+    rejected = [
+        ex for ex in valid["old"] + valid["new"] if ex.error is not None and not expects_status(case, ex.status)
+    ]
+    if len(rejected) == len(valid["old"]) + len(valid["new"]):
+        # Two identical refusals are not a pass: a pass must be observed, and nothing was answered.
+        return Samples(
+            [],
+            [],
+            result(
+                case,
+                check,
+                "error",
+                f"Both backends refused every request ({describe_failure(rejected[0])}); no answer was "
+                "observed to compare.",
+                old_ex=old_ex,
+                new_ex=new_ex,
+            ),
+        )
     want_old = min(len(old_ex), 2)
     if len(valid["old"]) < want_old:
         more = want_old - len(valid["old"])
