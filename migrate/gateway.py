@@ -70,7 +70,7 @@ def read_text(path: str | os.PathLike) -> str:
     except UnicodeDecodeError as exc:
         raise GatewayUnreadable(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
-        raise GatewayUnreadable(f"{path}: cannot read ({exc.strerror})") from None
+        raise GatewayUnreadable(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def parse_text(text: str, source: str = "gateway config") -> tuple[Any, list[Problem]]:
@@ -351,10 +351,11 @@ def compare_pair(
     """Both ends of ``alias`` in a valid gateway file: the Ollama backend (or ``old_name``) is old,
     the heaviest other backend (or ``new_name``) is new; required metrics are the new one's.
     Any problem (invalid file, unknown alias/backend, nothing to compare) is a UsageError (exit 2)."""
-    problems = validate_file(path)
+    text = read_text(path)  # read once: a pipe (``--gateway <(...)``) cannot be read twice
+    problems = validate_text(text, str(path))
     if problems:
         raise UsageError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
-    data, _ = parse_text(read_text(path), str(path))
+    data, _ = parse_text(text, str(path))
     backends = [b for b in _find(data, alias) if isinstance(b, dict)]
 
     def pick(name: Optional[str], default):
