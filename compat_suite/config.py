@@ -133,10 +133,11 @@ def build_config(
     """
     # Imported here, not at the top: every `migrate` command line loads this module for KINDS and
     # DEFAULTS, and should not pay for the case loader, the HTTP client or the gateway reader.
-    from migrate.protocol import parse_server_url
+    from migrate.protocol import check_seconds, parse_server_url
 
     from .loader import load_cases
 
+    check_seconds(timeout, "--timeout")  # click's FloatRange lets nan through (every comparison is False)
     gw_metrics: list[str] = []
     if gateway_file or alias:
         if not (gateway_file and alias):

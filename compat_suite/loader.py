@@ -111,8 +111,8 @@ def _user_files(paths: Iterable[str]) -> list[Path]:
             if not found:
                 raise UsageError(f"{p}: no *.yaml case files in this directory")
             out.extend(found)
-        elif path.is_file():
-            out.append(path)
+        elif path.exists():
+            out.append(path)  # a FIFO (``--cases <(...)``) is read as a stream; a device is refused when read
         else:
             raise UsageError(f"{p}: no such file or directory")
     return out

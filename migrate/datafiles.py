@@ -8,16 +8,23 @@ deeper than ``MAX_DEPTH``, or when its aliases refer to themselves (``&a [*a]``)
 more than ``MAX_ALIAS_NODES`` nodes (a "billion laughs" file is a few hundred bytes). The check runs
 on the parser's event stream, before anything is built, so refusing costs no more than reading.
 Anchors and aliases below the bound stay allowed: case files share one history across cases.
+
+Every user input is opened by ``open_input``, which never blocks: a regular file, or a FIFO/pipe read
+as a stream (``validate <(cat gw.yaml)``, ``/dev/stdin``); a FIFO that no process writes is an error
+after ``FIFO_WAIT_S``, a device, socket or directory is refused by its type.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import os
+import select
 import stat
 from importlib import resources
-from typing import Any, Iterable, Optional
+from typing import IO, Any, Iterable, Optional
 
 import yaml
 
@@ -26,6 +33,9 @@ from .errors import UsageError
 MAX_USER_FILE_BYTES = 10 * 1024 * 1024  # docs/validate.md; the largest real input (an inventory) is far below
 MAX_DEPTH = 64  # nesting levels; real files use < 12, and deep nesting exhausts recursive walkers
 MAX_ALIAS_NODES = 100_000  # nodes that aliases add, counted as if expanded
+# A FIFO nobody has open for writing gets this long to get a writer (`mkfifo p; migrate validate p &
+# cat gw.yaml > p`); a pipe that has a writer (`<(cmd)`) never waits for it.
+FIFO_WAIT_S = 1.0
 
 # libyaml when present: the pure-Python parser takes ~2 s per MB.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -134,19 +144,83 @@ def load_inventory(path: str | os.PathLike) -> dict:
     return data
 
 
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (``a FIFO``, ``a device``), for a message."""
+    return "a directory" if stat.S_ISDIR(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
+
+
+def open_input(path: str | os.PathLike, *, fifo: bool = True) -> IO[bytes]:
+    """A user's input opened for reading, binary, without ever blocking on a writer that never comes.
+
+    The open is non-blocking (opening a FIFO with ``O_RDONLY`` alone waits for a writer) and the
+    type is judged on the descriptor, so a name swapped after a check cannot get past it. A regular
+    file is read as usual; a FIFO or pipe (``fifo``) as a stream, see ``_Fifo``. Anything else (a
+    directory, a device, a socket) raises OSError whose ``strerror`` says what it is.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not (stat.S_ISREG(mode) or (fifo and stat.S_ISFIFO(mode))):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})")
+        os.set_blocking(fd, True)
+        if stat.S_ISREG(mode):
+            return os.fdopen(fd, "rb")
+        return io.BufferedReader(_Fifo(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class _Fifo(io.RawIOBase):
+    """A FIFO's read end, read blocking. POSIX: a read with no writer returns end of file at once,
+    so a pipe whose writer exists (``<(cmd)``) is read normally however slow it is; an end of file
+    before the first byte waits ``FIFO_WAIT_S`` for a writer to arrive (a select() on a FIFO that
+    has never had a writer stays quiet until one opens it), then is OSError "a FIFO with no writer"."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readinto(self, buffer: Any) -> int:
+        n = os.readv(self._fd, [buffer])
+        if not self._started and n == 0 and len(buffer):
+            if not select.select([self._fd], [], [], FIFO_WAIT_S)[0]:
+                raise OSError(errno.ENXIO, f"a FIFO with no writer (waited {FIFO_WAIT_S:g} s for one)")
+            n = os.readv(self._fd, [buffer])
+        self._started = True
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 class _BoundedText:
     """A user's text file whose ``read()`` refuses more than ``limit``: a regular file is judged by
-    its size before reading, a FIFO or device (no size) by reading at most ``limit`` + 1 characters."""
+    its size before reading, a pipe (no size) by reading at most ``limit`` + 1 characters."""
 
     def __init__(self, path: str | os.PathLike, what: str, limit: int, newline: Optional[str]):
-        self._fh = open(path, encoding="utf-8", newline=newline)
+        raw = open_input(path)
         self._path, self._what, self._limit = path, what, limit
         try:
-            st = os.fstat(self._fh.fileno())
+            st = os.fstat(raw.fileno())
             if stat.S_ISREG(st.st_mode) and st.st_size > limit:
                 self._refuse(f" ({st.st_size:,} bytes)")
+            self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline=newline)
         except BaseException:
-            self._fh.close()
+            raw.close()
             raise
 
     def _refuse(self, detail: str = "") -> None:
@@ -172,14 +246,14 @@ def open_user_text(
     return _BoundedText(path, what, limit, newline)
 
 
-def read_user_text(path: str | os.PathLike, what: str = "file") -> str:
+def read_user_text(path: str | os.PathLike, what: str = "file", *, limit: int = MAX_USER_FILE_BYTES) -> str:
     """A user's text file (size-capped); unreadable, not UTF-8 or too large: UsageError (exit 2)."""
-    return _read_user_text(path, what)
+    return _read_user_text(path, what, limit)
 
 
-def _read_user_text(path: str | os.PathLike, what: str) -> str:
+def _read_user_text(path: str | os.PathLike, what: str, limit: int = MAX_USER_FILE_BYTES) -> str:
     try:
-        with open_user_text(path, what) as fh:
+        with open_user_text(path, what, limit=limit) as fh:
             return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,8 +28,12 @@ from .datafiles import check_yaml_text, open_user_text
 from .errors import FailedError, UsageError
 from .fsutil import KEEP, backup_path, write_atomic
 from .metrics_catalog import load_catalog
+from .redact import has_unsafe_chars, mask_text
 
 MAX_GATEWAY_BYTES = 1024 * 1024  # docs/validate.md
+# docs/validate.md: the same ceiling as `compat --timeout`; more is a unit slip (milliseconds?) or
+# overflow, and no gateway should hold a request open longer.
+MAX_TIMEOUT_S = 3600
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def read_text(path: str | os.PathLike) -> str:
     except UnicodeDecodeError as exc:
         raise GatewayUnreadable(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
-        raise GatewayUnreadable(f"{path}: cannot read ({exc.strerror})") from None
+        raise GatewayUnreadable(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def parse_text(text: str, source: str = "gateway config") -> tuple[Any, list[Problem]]:
@@ -86,9 +91,11 @@ def parse_text(text: str, source: str = "gateway config") -> tuple[Any, list[Pro
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         msg = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        return None, [Problem(line, f"invalid YAML: {msg}")]
+        return None, [Problem(line, mask_text(f"invalid YAML: {msg}"))]
     except YAMLError as exc:
-        return None, [Problem(None, f"invalid YAML: {exc}")]
+        return None, [Problem(None, mask_text(f"invalid YAML: {exc}"))]
+    except TypeError:  # ruamel hashes keys: a mapping used as a key inside a key, `? {a: [b]}`
+        return None, [Problem(None, "invalid YAML: a key that is a mapping or a list holding one")]
 
 
 def _line_of(root: Any, path: list, *, value: bool = True) -> Optional[int]:
@@ -132,6 +139,9 @@ def validate_data(data: Any) -> list[Problem]:
     problems: list[Problem] = []
     if data is None:
         return [Problem(1, "empty file: expected a mapping with a 'models' key")]
+    problems = _key_problems(data, [])
+    if problems:  # the schema and the rules below read every key as a string
+        return problems
     validator = jsonschema.Draft202012Validator(_schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
@@ -142,7 +152,43 @@ def validate_data(data: Any) -> list[Problem]:
         # A missing key is reported at the mapping that lacks it; anything else at the value.
         problems.append(Problem(_line_of(data, path), f"{where}: {err.message}"))
     problems.extend(_semantic_problems(data))
-    return sorted(problems, key=lambda p: p.line or 0)
+    # A message may quote a value of the file (a URL with a key in it): masked like every output.
+    return sorted((Problem(p.line, mask_text(p.message)) for p in problems), key=lambda p: p.line or 0)
+
+
+def _key_words(key: Any) -> str:
+    if isinstance(key, (Mapping, Sequence)):
+        return f"a {'mapping' if isinstance(key, Mapping) else 'list'} used as a key"
+    kind = (
+        "a boolean"
+        if isinstance(key, bool)
+        else "a number"
+        if isinstance(key, (int, float))
+        else "null"
+        if key is None
+        else "not a string"
+    )
+    return f"key {key!r} is {kind} (quote it)"
+
+
+def _key_problems(node: Any, path: list) -> list[Problem]:
+    """Every mapping key that is not a string (``? [a, b]``, ``12:``, ``null:``), at its line."""
+    out: list[Problem] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str):
+                out.extend(_key_problems(value, path + [key]))
+                continue
+            lc = getattr(node, "lc", None)
+            try:
+                line = lc.key(key)[0] + 1 if lc is not None else None
+            except (KeyError, TypeError):
+                line = None
+            out.append(Problem(line, f"{_dotted(path) or '(top level)'}: {_key_words(key)}; keys must be strings"))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            out.extend(_key_problems(item, path + [i]))
+    return out
 
 
 def _unknown_keys(root: Any, path: list, mapping: dict, schema: dict) -> list[Problem]:
@@ -168,10 +214,27 @@ def _semantic_problems(data: Any) -> list[Problem]:
     if not isinstance(models, dict):
         return problems
     for alias, spec in models.items():
+        if has_unsafe_chars(alias):
+            # Aliases land in generated YAML, scripts and terminals (generate refuses them too).
+            problems.append(
+                Problem(
+                    _line_of(data, ["models", alias], value=False),
+                    f"models: alias {alias!r} contains control or line-separator characters",
+                )
+            )
         if not isinstance(spec, dict) or not isinstance(spec.get("backends"), list):
             continue
         backends = [b for b in spec["backends"] if isinstance(b, dict)]
         weights = [b.get("weight") for b in backends]
+        for i, b in enumerate(spec["backends"]):
+            w = b.get("weight") if isinstance(b, dict) else None
+            if isinstance(w, float) and w.is_integer():  # the schema's "integer" lets 50.0 through
+                problems.append(
+                    Problem(
+                        _line_of(data, ["models", alias, "backends", i, "weight"]),
+                        f"models.{alias}.backends[{i}].weight: {w!r} must be written as a whole number ({int(w)})",
+                    )
+                )
         if backends and all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
             total = sum(w for w in weights if isinstance(w, int))
             if total != 100:
@@ -187,6 +250,13 @@ def _semantic_problems(data: Any) -> list[Problem]:
                 continue
             base = ["models", alias, "backends", i]
             name = b.get("name")
+            if isinstance(name, str) and has_unsafe_chars(name):
+                problems.append(
+                    Problem(
+                        _line_of(data, base + ["name"]),
+                        f"models.{alias}.backends[{i}].name: {name!r} contains control or line-separator characters",
+                    )
+                )
             if isinstance(name, str):
                 if name in seen:
                     problems.append(
@@ -230,25 +300,26 @@ def _semantic_problems(data: Any) -> list[Problem]:
     return problems
 
 
-_SCHEMA_TIMEOUTS = ("timeout_seconds", "default_timeout_seconds")  # the schema checks these
+_SCHEMA_TIMEOUTS = ("timeout_seconds", "default_timeout_seconds")  # the schema checks their type and sign
 
 
 def _timeout_problems(root: Any, path: list, mapping: dict) -> list[Problem]:
-    """Any ``*timeout*`` key, including ones the schema does not name, must be a positive number."""
+    """Any ``*timeout*`` key, including ones the schema does not name, must be a finite positive number
+    of seconds, at most MAX_TIMEOUT_S (the schema alone lets ``.nan`` and 1e26 through)."""
     out = []
     for key, value in mapping.items():
-        if "timeout" not in str(key) or key in _SCHEMA_TIMEOUTS:
+        if "timeout" not in str(key):
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not value > 0
-            or (isinstance(value, float) and not math.isfinite(value))
-        ):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in _SCHEMA_TIMEOUTS and not (number and not value <= 0):
+            continue  # not a number, or <= 0: the schema said so already
+        if not number or not 0 < value <= MAX_TIMEOUT_S:
+            shown = repr(value) if not number or abs(value) < 1e15 else f"{value:.3g}"
             out.append(
                 Problem(
                     _line_of(root, path + [key]),
-                    f"{_dotted(path + [key])}: timeout must be a positive number of seconds, got {value!r}",
+                    f"{_dotted(path + [key])}: timeout must be a positive number of seconds up to "
+                    f"{MAX_TIMEOUT_S}, got {shown}",
                 )
             )
     return out
@@ -270,7 +341,9 @@ def url_problem(url: str) -> Optional[str]:
         # Secrets belong in env vars, never in a file that is committed and reviewed.
         return "credentials in the URL; reference an environment variable instead"
     if parts.query or parts.fragment:
-        return f"{url!r} must be a server root or /v1 root without query or fragment"
+        # Not quoted: a query or fragment in a base URL is where keys get pasted.
+        shown = parts._replace(query="", fragment="").geturl()
+        return f"{shown!r} has a query or fragment (not shown); must be a server root or /v1 root without one"
     del port
     return None
 
@@ -351,10 +424,11 @@ def compare_pair(
     """Both ends of ``alias`` in a valid gateway file: the Ollama backend (or ``old_name``) is old,
     the heaviest other backend (or ``new_name``) is new; required metrics are the new one's.
     Any problem (invalid file, unknown alias/backend, nothing to compare) is a UsageError (exit 2)."""
-    problems = validate_file(path)
+    text = read_text(path)  # read once: a pipe (``--gateway <(...)``) cannot be read twice
+    problems = validate_text(text, str(path))
     if problems:
         raise UsageError(f"{path} is not a valid gateway config: {problems[0].format(path)}")
-    data, _ = parse_text(read_text(path), str(path))
+    data, _ = parse_text(text, str(path))
     backends = [b for b in _find(data, alias) if isinstance(b, dict)]
 
     def pick(name: Optional[str], default):

@@ -224,7 +224,7 @@ def test_the_open_parts_of_the_contract():
     assert gateway.validate_text(text) == []
     bad = text.replace("connect_timeout: 5", "connect_timeout: soon")
     assert [p.message for p in gateway.validate_text(bad)] == [
-        "models.support-assistant-prod.connect_timeout: timeout must be a positive number of seconds, got 'soon'"
+        "models.support-assistant-prod.connect_timeout: timeout must be a positive number of seconds up to 3600, got 'soon'"
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from importlib import resources
 from typing import Any, Optional
@@ -58,11 +59,27 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _non_finite(node: Any, path: str = "") -> Optional[tuple[str, float]]:
+    """The first nan/inf in a policy (dotted path, value), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path or "(top level)", node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = _non_finite(value, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
 def resolve_policy(override: Optional[dict] = None, *, source: str = "policy") -> dict:
     """Defaults deep-merged with ``override`` (lists replace), validated; UsageError if bad."""
     override = override or {}
     if not isinstance(override, dict):
         raise UsageError(f"{source}: a policy must be a mapping")
+    bad = _non_finite(override)
+    if bad is not None:  # the schema's bounds compare False with nan and let it through
+        where, value = bad
+        raise UsageError(f"{source}: {where}: must be a finite number, got {value!r}")
     errors = sorted(
         jsonschema.Draft202012Validator(_schema()).iter_errors(override), key=lambda e: list(map(str, e.absolute_path))
     )

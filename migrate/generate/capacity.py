@@ -91,10 +91,16 @@ def estimate(
     }
 
 
+# Tensor parallel beyond this spans more GPUs than one scale-up (NVLink) domain holds (NVL72: 72 GPUs);
+# more GPUs than that serve a model as replicas or pipeline stages, not as a wider TP.
+MAX_TP = 64
+
+
 def tensor_parallel(gpu_count: int, arch: dict) -> int:
-    """Largest TP <= GPU count that divides the attention and KV head counts (engines require it)."""
+    """Largest TP <= GPU count (and <= MAX_TP) that divides the attention and KV head counts (engines
+    require it). The search is bounded by MAX_TP, whatever the count: a plan file may say anything."""
     heads, kvh = arch.get("heads"), arch.get("kv_heads")
-    for tp in range(max(1, gpu_count), 0, -1):
+    for tp in range(max(1, min(gpu_count, MAX_TP)), 0, -1):
         if (not heads or heads % tp == 0) and (not kvh or kvh % tp == 0 or tp % kvh == 0):
             return tp
     return 1

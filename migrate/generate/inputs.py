@@ -5,6 +5,7 @@ Every check of the user's input happens here, before anything is decided or writ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -69,11 +70,13 @@ def parse_aliases(items) -> dict:
 
 
 def _check_numbers(data: dict, keys: tuple, where: str) -> None:
-    """The sizes decisions compute with: a non-negative number or absent, never a string or a list."""
+    """The sizes decisions compute with: a finite non-negative number or absent, never a string or a list."""
     for key in keys:
         value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
-            raise UsageError(f"{where}.{key}: expected a non-negative number, got {value!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+        ):
+            raise UsageError(f"{where}.{key}: expected a finite non-negative number, got {value!r}")
 
 
 def _is_plan(plan) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from ..datafiles import open_user_text
 from ..errors import UsageError
 from ._common import prepare, write_output
 from .contract import VERDICTS, load_schema
@@ -92,9 +93,9 @@ def load_report(path: str | os.PathLike) -> dict:
     """Read and validate a report file; every failure is a ``UsageError`` with one line."""
     source = str(path)
     try:
-        if Path(path).stat().st_size > MAX_REPORT_BYTES:
-            raise UsageError(f"{source}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a compat report")
-        text = Path(path).read_text(encoding="utf-8")
+        # The one reader of users' files: never blocks on a FIFO, refuses a device, caps the size.
+        with open_user_text(path, "compat report", limit=MAX_REPORT_BYTES) as fh:
+            text = fh.read()
     except FileNotFoundError:
         raise UsageError(f"{source}: no such file") from None
     except IsADirectoryError:

@@ -7,14 +7,14 @@ caller counts and reports it). Blocks stay bytes: access lines are read from the
 other lines are decoded.
 
 Only regular files are opened (checked after resolving symlinks, and again on the descriptor, which
-is opened non-blocking): a FIFO or a device found in a log directory is skipped, never read. A FIFO
-named on the command line is read as a stream, like ``-`` (``--logs <(zcat old.log.gz)``).
+is opened non-blocking by ``datafiles.open_input``): a FIFO or a device found in a log directory is
+skipped, never read. A FIFO named on the command line is read as a stream, like ``-`` (``--logs
+<(zcat old.log.gz)``); one that no process writes to is an error, not a wait.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import gzip
 import os
 import re
@@ -22,6 +22,8 @@ import stat
 import sys
 import zlib
 from typing import IO, Iterator, Optional
+
+from ...datafiles import file_kind, open_input
 
 CHUNK = 1 << 16  # small enough for a block's column objects to stay in cache
 MAX_LINE = 1 << 20  # 1 MiB: longer lines are counted as oversized, skipped and reported
@@ -45,12 +47,7 @@ def iter_log_paths(path: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
-_FILE_TYPES = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
-
-
-def file_type(mode: int) -> str:
-    """What a non-regular file is, in words (``a FIFO``, ``a device``), for a warning."""
-    return _FILE_TYPES.get(stat.S_IFMT(mode), "not a file")
+file_type = file_kind  # what a non-regular file is, in words (``a FIFO``, ``a device``), for a warning
 
 
 # What reading a damaged file raises: a truncated .gz ends in EOFError, a corrupt one in zlib.error
@@ -82,23 +79,17 @@ def describe(exc: BaseException) -> str:
 def open_regular(path: str) -> IO[bytes]:
     """A regular file, opened non-blocking and checked on the descriptor: a file swapped for a FIFO
     after a check on its name cannot block the open or the reads. Raises OSError otherwise."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    f = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        f.close()
-        raise OSError(errno.EINVAL, "not a regular file")
-    return f
+    return open_input(path, fifo=False)
 
 
 @contextlib.contextmanager
 def open_bytes(path: str, named: bool = True) -> Iterator[IO[bytes]]:
     """The log's bytes (decompressed for .gz); ``-`` is stdin (left open). Only a ``named`` path may be
-    a pipe (read as it comes); any other is opened as a regular file or not at all."""
+    a pipe (read as it comes, see ``datafiles.open_input``); any other is a regular file or not read."""
     if path == "-":
         yield sys.stdin.buffer
         return
-    pipe = named and stat.S_ISFIFO(os.stat(path).st_mode)
-    with open(path, "rb") if pipe else open_regular(path) as raw:
+    with open_input(path, fifo=named) as raw:
         if path.endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz
