@@ -462,7 +462,11 @@ def alias_weights(data: Any, alias: str) -> dict[str, Any]:
 
 def read_weight(path: str | os.PathLike, alias: str, backend: str) -> int:
     """``backend``'s weight in ``alias`` of a gateway file (the file must be valid)."""
-    text = read_text(path)
+    return weight_in_text(read_text(path), path, alias, backend)
+
+
+def weight_in_text(text: str, path: str | os.PathLike, alias: str, backend: str) -> int:
+    """The same from text already read (a pipe can be read only once)."""
     data, problems = parse_text(text, str(path))
     problems = problems or validate_data(data)
     if problems:

@@ -41,13 +41,14 @@ def gate(
     base: Optional[str | os.PathLike] = None,
     current_weight: Optional[int] = None,
 ) -> GateResult:
-    problems = gateway.validate_file(config)
+    text = gateway.read_text(config)  # once: `--check <(git show ...)` is a pipe
+    problems = gateway.validate_text(text, str(config))
     if problems:
         raise FailedError(
             f"{config} does not validate: {problems[0].format(config)}"
             + (f" (+{len(problems) - 1} more; run migrate validate)" if len(problems) > 1 else "")
         )
-    candidate = gateway.read_weight(config, alias, backend)
+    candidate = gateway.weight_in_text(text, config, alias, backend)
     if base is not None:
         try:
             current, source = gateway.read_weight(base, alias, backend), f"{backend}'s weight in {base}"

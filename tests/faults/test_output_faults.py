@@ -76,3 +76,20 @@ def test_error_documents_are_masked_too():
     out = invoke(["probe", url, "--json"])
     judge("probe --json with a URL password, closed", out, 3)
     assert_no_secret(["hunter2pw"], out)
+
+
+def test_canary_check_reads_a_piped_gateway_once(tmp_path):
+    import os
+
+    from .harness import judge_ok, run
+
+    gen = tmp_path / "gen"
+    assert invoke(["generate", "--target", "vllm", "--alias", "chat=llama3.1:8b", "--out", gen]).code == 0
+    read_end, write_end = os.pipe()
+    os.write(write_end, (gen / "gateway.yaml").read_bytes())  # a few KB: fits in the pipe's buffer
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as stdin:
+        out = run(["canary", "--report", EXAMPLE_REPORT, "--check", "/dev/stdin", "--alias", "chat",
+                   "--backend", "vllm-chat"], stdin=stdin, timeout=30)  # fmt: skip
+    judge_ok("canary --check on a pipe", out)
+    assert "PASS" in out.stdout
