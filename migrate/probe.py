@@ -179,7 +179,7 @@ def fingerprint(results: dict[str, HttpResult]) -> list[tuple[str, int, str]]:
     if server_info and any(isinstance(server_info.get(k), str) for k in ("version", "model_path")):
         found.append(("sglang", _DECISIVE, "GET /get_server_info answers"))
 
-    if _kserve_ready(results.get("/v2/health/ready")) and not (info and "model_id" in info):
+    if _kserve_ready(results) and not (info and "model_id" in info):
         # KServe readiness: OVMS always; TGI only in kserve builds (its /info wins above).
         found.append(("ovms", _STRONG, "GET /v2/health/ready answers (KServe)"))
 
@@ -208,14 +208,21 @@ def fingerprint(results: dict[str, HttpResult]) -> list[tuple[str, int, str]]:
     return found
 
 
-def _kserve_ready(r: Optional[HttpResult]) -> bool:
+def _kserve_ready(results: dict[str, HttpResult]) -> bool:
     """KServe v2 readiness: 200 with an empty body (OVMS, Triton) or a JSON ``{"ready": true}``; a web
-    page or an error page that answers 200 on every path is not one."""
+    page or an error page that answers 200 on every path is not one, nor is a server that answers
+    every path with an empty body (a 204 everywhere): a fingerprint needs an answer that says something."""
+    r = results.get("/v2/health/ready")
     if r is None or not r.ok:
         return False
-    if not (r.text or "").strip():
-        return True
-    return isinstance(r.json, dict) and r.json.get("ready") is True
+    if (r.text or "").strip():
+        return isinstance(r.json, dict) and r.json.get("ready") is True
+    return r.status == 200 and any(_says_something(other) for other in results.values() if other is not r)
+
+
+def _says_something(r: Optional[HttpResult]) -> bool:
+    """An HTTP answer other than an empty 2xx (a 404 says the route is absent, which is something)."""
+    return r is not None and r.status is not None and not (r.ok and not (r.text or "").strip())
 
 
 def identify(results: dict[str, HttpResult]) -> tuple[Optional[str], list[str]]:
@@ -375,8 +382,10 @@ def metrics_of(result: Optional[HttpResult], path: str) -> dict:
         return {"exposed": False, "prefix": None, "path": None, "status": None if result is None else result.status}
     text = result.text or ""
     ctype = _header(result, "content-type") or ""
-    if "html" in ctype.lower() or (
-        text.strip() and not isinstance(result.json, (list, dict)) and not _metric_lines(text)
+    if (
+        "html" in ctype.lower()
+        or (text.strip() and not isinstance(result.json, (list, dict)) and not _metric_lines(text))
+        or (not text.strip() and result.status != 200)  # a 204 is no metrics endpoint
     ):
         # A web page (or any text without one sample line) answering 200 is not a metrics endpoint.
         return {"exposed": False, "prefix": None, "path": None, "status": result.status}

@@ -4,7 +4,9 @@ Two concerns, one module, because every output path needs both:
 
 * **secrets** -- ``mask_text`` (free text: URLs, code lines, error messages, header dumps), ``mask_url``
   (a URL we print or store), ``mask_data`` (a JSON-ready structure: secret-named keys and headers).
-  Secret *names* stay (``OLLAMA_API_KEY`` is an inventory fact); their *values* become ``***``.
+  Secret *names* stay (``OLLAMA_API_KEY`` is an inventory fact); their *values* become ``***``. A key
+  the process itself sends (``--api-key-env``) is registered with ``remember_secret`` and masked by
+  its exact value wherever it appears, whatever its shape: a server may echo it anywhere.
 * **terminal safety** -- ``printable`` escapes control characters (ESC, OSC, DEL, U+2028, ...) in
   anything a server or a scanned file chose, so it cannot drive the user's terminal or break a line.
 
@@ -19,6 +21,9 @@ import unicodedata
 from typing import Any, overload
 
 REDACTED = "***"
+# Shorter values are not remembered: masking every "abc" in a model's answer would hide text, not keys.
+MIN_SECRET_CHARS = 6
+_REMEMBERED: set[str] = set()  # values of the keys this process sends, longest replaced first
 
 # Header names compared lower-cased; these are dropped whole from header maps.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
@@ -167,12 +172,24 @@ def _mask_field(m: re.Match) -> str:
     return f"{m.group('name')}{m.group('sep')}{REDACTED}"
 
 
+def remember_secret(value: str | None) -> None:
+    """Register a credential this process holds (an API key read from the environment): from now on
+    ``mask_text`` replaces it literally, wherever it appears. Values under ``MIN_SECRET_CHARS`` are not
+    registered, and surrounding whitespace is not part of the value."""
+    value = (value or "").strip()
+    if len(value) >= MIN_SECRET_CHARS:
+        _REMEMBERED.add(value)
+
+
 def mask_text(text: str) -> str:
-    """Mask credentials inside free text: token shapes, bearer values, ``user:pass@`` in URLs, secret
-    query parameters and the values of credential-named fields (``api_key="..."``, ``X-Api-Key: ...``,
-    ``OLLAMA_API_KEY=...``)."""
+    """Mask credentials inside free text: the remembered keys (``remember_secret``), token shapes,
+    bearer values, ``user:pass@`` in URLs, secret query parameters and the values of credential-named
+    fields (``api_key="..."``, ``X-Api-Key: ...``, ``OLLAMA_API_KEY=...``)."""
     if not text:
         return text
+    for secret in sorted(_REMEMBERED, key=len, reverse=True) if _REMEMBERED else ():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     text = _USERINFO.sub(lambda m: m.group(1), text)  # user:password@ dropped whole
     text = _TOKEN_SHAPES.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
@@ -191,24 +208,36 @@ def mask_url(url: str | None) -> str | None:
     return mask_text(str(url))
 
 
-def mask_data(value: Any, *, _key: str | None = None) -> Any:
+def mask_data(value: Any) -> Any:
     """A copy of JSON-ready data with secret headers dropped, secret-named values masked and every
-    string run through :func:`mask_text`."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if _key == "headers" and str(k).lower() in _SECRET_HEADERS | {"x-api-key", "api-key"}:
-                continue  # dropped, not masked: its presence is not evidence
-            if isinstance(v, str) and is_secret_name(str(k)):
-                out[k] = REDACTED if v else v
-                continue
-            out[k] = mask_data(v, _key=str(k))
-        return out
-    if isinstance(value, (list, tuple)):
-        return [mask_data(v, _key=_key) for v in value]
-    if isinstance(value, str):
-        return mask_text(value)
-    return value
+    string, keys included (a server picks the keys of a tool call's arguments), run through
+    :func:`mask_text`."""
+    keys: dict[str, str] = {}  # each distinct key masked once: documents repeat their keys
+
+    def walk(value: Any, parent: str | None) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if parent == "headers" and str(k).lower() in _SECRET_HEADERS | {"x-api-key", "api-key"}:
+                    continue  # dropped, not masked: its presence is not evidence
+                if isinstance(k, str):
+                    shown = keys.get(k)
+                    if shown is None:
+                        shown = keys[k] = mask_text(k)
+                else:
+                    shown = k
+                if isinstance(v, str) and is_secret_name(str(k)):
+                    out[shown] = REDACTED if v else v
+                    continue
+                out[shown] = walk(v, str(k))
+            return out
+        if isinstance(value, (list, tuple)):
+            return [walk(v, parent) for v in value]
+        if isinstance(value, str):
+            return mask_text(value)
+        return value
+
+    return walk(value, None)
 
 
 # --- terminal safety ------------------------------------------------------------------------------

@@ -362,8 +362,9 @@ def test_cli_bad_url_is_usage_error(bad):
         (httpx.Response(200, json={}), "HTTP 200"),  # an empty JSON object is no engine's answer
         (httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"}), "text/html"),
         (httpx.Response(200, text="{oops", headers={"content-type": "application/json"}), "invalid JSON"),
+        (httpx.Response(204), "HTTP 204 with an empty body"),  # not a KServe readiness answer
     ],
-    ids=["empty-json", "html", "invalid-json"],
+    ids=["empty-json", "html", "invalid-json", "204"],
 )
 def test_the_same_answer_on_every_route_is_no_fingerprint(router, answer, said):
     router.route().mock(return_value=answer)
@@ -371,6 +372,12 @@ def test_the_same_answer_on_every_route_is_no_fingerprint(router, answer, said):
     assert r.kind is None and r.evidence == [] and said in r.reason
     if said != "HTTP 200":  # (JSON at /metrics is TRT-LLM's shape, so the empty object still counts there)
         assert not r.metrics["exposed"]
+
+
+def test_an_empty_200_on_every_route_is_no_kserve_readiness(router):
+    router.route().mock(return_value=httpx.Response(200))
+    r = probe(URL)
+    assert r.kind is None and "HTTP 200 with an empty body" in r.reason
 
 
 def test_kserve_ready_needs_an_empty_or_ready_answer(router):

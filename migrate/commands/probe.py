@@ -9,7 +9,7 @@ import click
 from ..errors import InconclusiveError, UsageError
 from ..probe import ProbeResult, probe
 from ..protocol import check_seconds, parse_server_url
-from ..redact import printable
+from ..redact import mask_data, mask_text, printable, remember_secret
 from ._io import emit_json, json_mode
 
 
@@ -47,8 +47,8 @@ def _render(result: ProbeResult) -> str:
         lines.append(f"  - {model.id}  {ctx}" + (f"  [{', '.join(extra)}]" if extra else ""))
     for note in result.notes:
         lines.append(f"note     {note}")
-    # Every value came from the server: one terminal-safe line each (no ESC, OSC, CR or newline).
-    return "\n".join(printable(line) for line in lines)
+    # Every value came from the server: masked (it may echo the key), one terminal-safe line each.
+    return "\n".join(printable(mask_text(line)) for line in lines)
 
 
 @click.command("probe")
@@ -84,11 +84,12 @@ def probe_command(url: str, as_json: bool, api_key_env: str | None, timeout: flo
         key = os.environ.get(api_key_env)
         if not key:
             raise UsageError(f"--api-key-env {api_key_env}: the variable is not set")
+        remember_secret(key)  # a server may echo it (model ids, errors): masked wherever it appears
         headers = {"Authorization": f"Bearer {key}"}
     timeouts = Timeouts(connect=min(3.0, timeout), read=timeout, stall=timeout, total=timeout)
     result = probe(url, timeouts=timeouts, headers=headers)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(mask_data(result.to_dict()))
     else:
         click.echo(_render(result))
     if result.kind is None:

@@ -10,7 +10,7 @@ from ..datafiles import load_user_json
 from ..errors import EXIT_FAIL, EXIT_OK, EXIT_UNREACHABLE, FailedError, UnreachableError, UsageError
 from ..exchange import ChatRequest, Exchange, Message
 from ..protocol import Backend, Timeouts, check_seconds, parse_server_url, send
-from ..redact import mask_text, printable
+from ..redact import mask_data, mask_text, printable
 from ._io import emit_json, json_mode
 
 UNREACHABLE = ("connection_refused", "connect_timeout")
@@ -54,16 +54,21 @@ def error_line(ex: Exchange) -> str:
 
 def render_text(ex: Exchange) -> str:
     """The answer for a terminal. Everything here came from the server, so it goes through
-    ``printable`` (newlines kept in content and reasoning, nowhere else); the error goes to stderr."""
+    ``mask_text`` (a server may echo the key) and ``printable`` (newlines kept in content and
+    reasoning, nowhere else); the error goes to stderr."""
     d = ex.result_dict()
+
+    def shown(text: str, keep_newlines: bool = False) -> str:
+        return printable(mask_text(text), keep_newlines=keep_newlines)
+
     lines = []
     if ex.reasoning:
-        lines.append(printable(f"reasoning: {ex.reasoning}", keep_newlines=True))
+        lines.append(shown(f"reasoning: {ex.reasoning}", keep_newlines=True))
     if ex.content:
-        lines.append(printable(ex.content, keep_newlines=True))
+        lines.append(shown(ex.content, keep_newlines=True))
     for tc in ex.tool_calls:
         lines.append(
-            printable(
+            shown(
                 f"tool_call {tc.name}({json.dumps(tc.arguments, ensure_ascii=False)})"
                 f" id={tc.id} encoding={tc.arguments_encoding}"
             )
@@ -71,7 +76,7 @@ def render_text(ex: Exchange) -> str:
     u, t = d["usage"], d["timings"]
     fmt = lambda v: "-" if v is None else f"{v * 1000:.1f} ms"  # noqa: E731
     lines.append(
-        printable(
+        shown(
             f"-- status={ex.status} finish={ex.finish_reason} (raw {ex.finish_reason_raw})"
             f" prompt_tokens={u['prompt_tokens']} completion_tokens={u['completion_tokens']}"
             f" ttft={fmt(t['ttft_s'])} tpot={fmt(t['tpot_s'])} e2e={fmt(t['e2e_s'])}"
@@ -143,7 +148,7 @@ def send_command(
     )
     ex = send(backend, request)
     if as_json:
-        emit_json(ex.result_dict())
+        emit_json(mask_data(ex.result_dict()))
     elif ex.status is not None:  # nothing answered: the error line on stderr says all there is
         click.echo(render_text(ex))
     code = exit_code_for(ex)

@@ -8,7 +8,6 @@ reference, sections 0, 1.2-1.4 and 3).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import time
@@ -18,11 +17,17 @@ import httpx
 
 from ..protocol import HttpResult, Timeouts, fetch_async
 from ..protocol.client import run_sync
+from ..protocol.serverjson import loads as server_json
 from ..redact import mask_text, mask_url
 
 DEFAULT_OLLAMA = "http://127.0.0.1:11434"
 DEFAULT_DEADLINE = 30.0  # seconds for the whole live query (`inventory --timeout`)
 SHOW_CONCURRENCY = 4  # /api/show requests in flight: a large library must not flood a small server
+# Models inventoried (each asked /api/show): a real library holds tens to hundreds. A server listing more
+# gets the first MAX_MODELS inventoried and the rest counted in a warning, so time, memory and the
+# document stay bounded whatever /api/tags says (200,000 names fit in its 8 MiB read cap).
+MAX_MODELS = 2000
+MAX_SHOW_WARNINGS = 10  # per-model /api/show failures named one by one; the rest are counted
 
 # Architectures whose GGUF metadata marks a mixture of experts even when expert_count is absent.
 MOE_ARCHS = {
@@ -79,7 +84,7 @@ def parse_parameters(text: Optional[str]) -> dict[str, Any]:
         raw = parts[1].strip() if len(parts) > 1 else ""
         value: Any
         try:
-            value = json.loads(raw)
+            value = server_json(raw)  # a number (NaN/1e999 become null), a quoted string, a list
         except ValueError:
             value = raw.strip('"')
         if name == "stop":
@@ -267,7 +272,15 @@ async def inventory_live_async(
         out["default_num_ctx"] = default_num_ctx(version)
         out["default_num_parallel"] = default_num_parallel(version)
         tag_models = {_name(m): m for m in _entries(tags.json)}
+        del tags  # the whole parsed listing (up to 8 MiB of JSON): only the capped part is kept
         names = list(tag_models) + [n for n in loaded if n not in tag_models]
+        if len(names) > MAX_MODELS:
+            out["warnings"].append(
+                f"the server lists {len(names)} models: the first {MAX_MODELS} are inventoried,"
+                f" {len(names) - MAX_MODELS} more are not (cap)"
+            )
+            names = names[:MAX_MODELS]
+            tag_models = {n: tag_models[n] for n in names if n in tag_models}
 
         limit = asyncio.Semaphore(concurrency)
 
@@ -277,14 +290,18 @@ async def inventory_live_async(
 
         shows = await asyncio.gather(*(show(n) for n in names))
 
-    skipped = []
+    skipped, failed = [], 0
     for name, result in zip(names, shows):
         show_json = result.json if result is not None and result.ok and isinstance(result.json, dict) else None
         if result is None:
             skipped.append(name)
         elif show_json is None:
-            out["warnings"].append(f"/api/show {name[:200]}: {result.describe()}")
+            failed += 1
+            if failed <= MAX_SHOW_WARNINGS:
+                out["warnings"].append(f"/api/show {name[:200]}: {result.describe()}")
         out["models"].append(model_entry(name, tag_models.get(name), show_json, loaded.get(name), version))
+    if failed > MAX_SHOW_WARNINGS:
+        out["warnings"].append(f"/api/show failed for {failed - MAX_SHOW_WARNINGS} more models (not named)")
     if skipped:
         out["warnings"].append(
             f"/api/show not asked for {len(skipped)} models: the {deadline:g} s deadline (--timeout) ran out"
@@ -294,9 +311,11 @@ async def inventory_live_async(
 
 
 def _not_ollama(result: HttpResult) -> str:
-    """Why an answer is not Ollama's: "HTTP 200 with text/html, not JSON: not an Ollama API"."""
+    """Why an answer is not Ollama's: "HTTP 200 with text/html, not JSON: not an Ollama API". A fault
+    (a timeout, a body past its cap) says nothing about what answered: it is only described."""
     said = result.describe()
-    return f"{said}: not an Ollama API" if result.status is not None and result.status < 400 else said
+    answered = result.status is not None and result.status < 400 and result.error is None
+    return f"{said}: not an Ollama API" if answered else said
 
 
 def _entries(data: dict) -> list[dict]:

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 from ..exchange import Delta, ErrorInfo, Exchange, ToolCall, normalise_finish_reason
+from . import serverjson
+
+
+# A server's JSON may hold anything anywhere: the decoders read every field through these, so a value
+# of the wrong type counts as absent instead of crashing the decoder.
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def as_count(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def status_error_type(status: int) -> str:
@@ -30,20 +49,20 @@ def error_from_body(status: int, text: str) -> ErrorInfo:
     TGI ``{"error": "...", "error_type": "..."}``, or a non-JSON body."""
     message, raw_type = None, None
     try:
-        data = json.loads(text) if text.strip() else None
-    except json.JSONDecodeError:
+        data = serverjson.loads(text) if text.strip() else None
+    except ValueError:
         data = None
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict):
             message = err.get("message")
-            raw_type = err.get("type") or (str(err["code"]) if err.get("code") is not None else None)
+            raw_type = as_str(err.get("type")) or (str(err["code"]) if err.get("code") is not None else None)
         elif isinstance(err, str):
             message = err
-            raw_type = data.get("error_type")
+            raw_type = as_str(data.get("error_type"))
         elif data.get("object") == "error" or "message" in data:
             message = data.get("message")
-            raw_type = data.get("type")
+            raw_type = as_str(data.get("type"))
         elif "detail" in data:  # FastAPI-style validation errors
             message = json.dumps(data["detail"])[:300]
     if message is None:
@@ -83,8 +102,9 @@ class BaseDecoder:
         if delta.finish_reason is not None:
             ex.finish_reason_raw = delta.finish_reason
 
-    def add_tool_fragment(self, index: Optional[int], call_id: Optional[str], name: Optional[str], arguments) -> int:
+    def add_tool_fragment(self, index: Any, call_id: Any, name: Any, arguments) -> int:
         """Merge a tool-call delta by index: id/name arrive first, argument fragments after."""
+        index, call_id, name = as_count(index), as_str(call_id), as_str(name)
         if index is None:
             # No index on the wire: a new id (or the first call) opens a call, otherwise append.
             if not self._calls or (call_id and self._calls[max(self._calls)][0] not in (None, call_id)):
@@ -100,7 +120,8 @@ class BaseDecoder:
             slot[2].append(arguments)
         return index
 
-    def set_usage(self, prompt_tokens, completion_tokens) -> None:
+    def set_usage(self, prompt_tokens: Any, completion_tokens: Any) -> None:
+        prompt_tokens, completion_tokens = as_count(prompt_tokens), as_count(completion_tokens)
         u = self.ex.usage
         u.prompt_tokens = prompt_tokens
         u.completion_tokens = completion_tokens
@@ -121,7 +142,7 @@ class BaseDecoder:
                 arguments = "".join(parts)  # fragments of a JSON string
             else:
                 arguments = parts[-1]
-            calls.append(ToolCall.from_wire(name or "", arguments, id=call_id, index=index))
+            calls.append(_tool_call(name or "", arguments, call_id, index))
         return calls
 
     def complete(self, end: float) -> None:
@@ -147,6 +168,25 @@ class BaseDecoder:
         """The transport failed: keep what arrived, mark the result as an error."""
         self.complete(self.ex.timings.end or 0.0)
         self.ex.finish_reason = "error"
+
+
+def _tool_call(name: str, arguments, call_id: Optional[str], index: int) -> ToolCall:
+    """``ToolCall.from_wire``, with an argument string decoded as server JSON (too deep: invalid)."""
+    if not isinstance(arguments, str):
+        return ToolCall.from_wire(name, arguments, id=call_id, index=index)
+    try:
+        parsed, valid = (serverjson.loads(arguments) if arguments.strip() else {}), True
+    except ValueError:
+        parsed, valid = None, False
+    return ToolCall(
+        name=name,
+        arguments=parsed,
+        id=call_id,
+        index=index,
+        arguments_encoding="string",
+        arguments_raw=arguments,
+        arguments_valid=valid,
+    )
 
 
 def decode_recorded(

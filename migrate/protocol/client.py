@@ -12,7 +12,9 @@ import codecs
 import json
 import math
 import os
+import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -21,13 +23,13 @@ import httpx
 
 from ..errors import UsageError
 from ..exchange import ChatRequest, Delta, ErrorInfo, Exchange, Transcript
-from ..redact import mask_text, mask_url, printable
+from ..redact import mask_text, mask_url, printable, remember_secret
 from . import ollama as ollama_adapter
 from . import openai as openai_adapter
+from . import serverjson
 from .base import error_from_body
 
 ADAPTERS = {"ollama": ollama_adapter, "openai": openai_adapter}
-_parse_json = json.loads  # fetch_async's ``json`` parameter (the body to send) shadows the module
 
 # What one answer may cost in memory; module attributes, so tests can lower them. A body past its read
 # cap is not read further and the result carries the error "too_large". Past a keep cap the answer is
@@ -37,6 +39,12 @@ MAX_FETCH_BYTES = 8 * 1024 * 1024  # read cap: one small request (probe routes, 
 MAX_ERROR_BODY_BYTES = 64 * 1024  # read cap: an HTTP error body (only its message is used)
 MAX_TRANSCRIPT_BYTES = 1024 * 1024  # keep cap: body lines kept in an Exchange's transcript
 MAX_FIELD_CHARS = 1024 * 1024  # keep cap: an Exchange's content and reasoning
+
+# A compressed body is inflated as it is read, never more than this many bytes per step, so a read cap
+# bounds memory however well the body compresses (a 1 MB gzip body can inflate to 1 GiB). Only the
+# encodings asked for are decoded; any other Content-Encoding is refused.
+INFLATE_STEP = 64 * 1024
+ACCEPT_ENCODING = "gzip, deflate"
 
 # Response headers worth keeping in transcripts; everything else (cookies, auth echoes) is dropped.
 _KEPT_HEADERS = (
@@ -73,9 +81,11 @@ class Backend:
         self.url = parse_server_url(self.url, strip_v1=self.protocol == "openai")
 
     def headers(self) -> dict[str, str]:
-        if self.api_key_env and os.environ.get(self.api_key_env):
-            return {"Authorization": f"Bearer {os.environ[self.api_key_env]}"}
-        return {}
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if not key:
+            return {}
+        remember_secret(key)  # a server that echoes the key (in an error, a model id) gets it masked
+        return {"Authorization": f"Bearer {key}"}
 
 
 class InvalidServerURL(UsageError, ValueError):
@@ -142,6 +152,7 @@ class HttpResult:
     json: Any
     error: Optional[ErrorInfo]
     elapsed_s: float
+    json_error: Optional[str] = None  # why a body that parsed was refused ("JSON nested deeper than 64 levels")
 
     @property
     def ok(self) -> bool:
@@ -162,6 +173,8 @@ class HttpResult:
             ctype = printable(ctype.split(";")[0].strip())[:80]
             if not self.text.strip():
                 return f"HTTP {self.status} with an empty body, not JSON"
+            if self.json_error:
+                return f"HTTP {self.status} with {self.json_error}"
             if "json" in ctype.lower():
                 return f"HTTP {self.status} with invalid JSON"
             return f"HTTP {self.status} with {ctype or 'no content type'}, not JSON"
@@ -176,9 +189,27 @@ def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
     return httpx.Timeout(connect=t.connect, read=max(t.read, t.stall), write=t.read, pool=t.connect)
 
 
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for a transport fault (``Connection reset by peer``): httpx's own
+    message is empty when the cause sits deeper in the chain (anyio, httpcore)."""
+    seen: set[int] = set()
+    todo: list[Optional[BaseException]] = [exc]
+    while todo:
+        cause = todo.pop(0)
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        todo += [cause.__cause__, cause.__context__]
+    return ""
+
+
 def _fault(exc: BaseException, started_body: bool) -> ErrorInfo:
     # httpx messages can quote the URL: masked before they reach a result, a report or a terminal.
-    detail = mask_text(str(exc)).strip()
+    detail = mask_text(str(exc)).strip() or _os_reason(exc)
+    if isinstance(exc, httpx.DecodingError):
+        return ErrorInfo("invalid_payload", detail[:200])
     if isinstance(exc, httpx.ConnectTimeout):
         return ErrorInfo("connect_timeout", "connect timed out")
     if isinstance(exc, httpx.ConnectError):
@@ -189,7 +220,8 @@ def _fault(exc: BaseException, started_body: bool) -> ErrorInfo:
             "no bytes within the stall timeout" if started_body else "no response within the read timeout",
         )
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return ErrorInfo("stream_cut" if started_body else "transport", f"connection closed: {detail}".strip())
+        said = detail or ("the server closed the connection" + ("" if started_body else " before answering"))
+        return ErrorInfo("stream_cut" if started_body else "transport", f"connection closed: {said}")
     return ErrorInfo("transport", f"{type(exc).__name__}: {detail}".strip())
 
 
@@ -199,6 +231,10 @@ class _Stall(Exception):
 
 class _TooLarge(Exception):
     pass
+
+
+class _BadEncoding(httpx.DecodingError):
+    """A Content-Encoding not asked for, or a compressed body that does not decode: an invalid answer."""
 
 
 def _too_large(limit: int, status: Optional[int]) -> ErrorInfo:
@@ -213,26 +249,97 @@ def _charset(response: httpx.Response) -> str:
         return "utf-8"
 
 
+class _Inflater:
+    """One Content-Encoding undone incrementally: each piece it yields is at most ``INFLATE_STEP`` bytes,
+    so whoever counts the pieces can stop before a bomb is inflated. Bytes after the end of the
+    compressed stream are ignored (never buffered)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        # gzip: the gzip wrapper; deflate: the zlib wrapper, or raw deflate when its 2-byte header is wrong
+        # (as some servers send it). ``head`` keeps those first bytes to replay them.
+        self.head: Optional[bytes] = b"" if encoding == "deflate" else None
+        self.z = zlib.decompressobj((zlib.MAX_WBITS | 16) if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
+
+    def _inflate(self, data: bytes) -> bytes:
+        if self.head is not None:
+            self.head += data
+        try:
+            out = self.z.decompress(data, INFLATE_STEP)
+        except zlib.error as exc:
+            if self.head is not None:
+                replay, self.head = self.head, None
+                self.z = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self._inflate(replay)
+            raise _BadEncoding(f"the {self.encoding} body does not decode: {exc}") from None
+        if self.head is not None and len(self.head) >= 2:
+            self.head = None  # the zlib header checked out
+        return out
+
+    def feed(self, data: bytes):
+        while not self.z.eof:
+            out = self._inflate(data)
+            data = self.z.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < INFLATE_STEP:
+                return  # all input used and no output pending
+
+
+def _inflaters(response: httpx.Response) -> list[_Inflater]:
+    """The decoders for the answer's Content-Encoding, outermost first (``gzip, gzip`` is two)."""
+    named = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    named = [e for e in named if e and e != "identity"]
+    unknown = [e for e in named if e not in ("gzip", "x-gzip", "deflate")]
+    if unknown:
+        raise _BadEncoding(f"the body is {unknown[0][:40]}-encoded; migrate asks for {ACCEPT_ENCODING} only")
+    return [_Inflater(e) for e in reversed(named)]
+
+
+def _decoded(inflaters: list[_Inflater], data: bytes):
+    if not inflaters:
+        yield data
+        return
+    for piece in inflaters[0].feed(data):
+        yield from _decoded(inflaters[1:], piece)
+
+
+async def _in_memory(content: bytes):
+    for start in range(0, len(content), INFLATE_STEP):
+        yield content[start : start + INFLATE_STEP]
+
+
 async def _chunks(response: httpx.Response, stall: Optional[float], limit: int, *, cut: bool = True):
-    """Body bytes as they arrive (decompressed), with a silence limit per chunk. Past ``limit`` bytes:
-    raise ``_TooLarge`` (``cut``), or end quietly after yielding the part within the limit."""
-    iterator: Any = response.aiter_bytes().__aiter__()  # an async generator: it has aclose()
-    seen = 0
+    """Body bytes as they arrive, decompressed in bounded steps, with a silence limit per chunk. Past
+    ``limit`` bytes (decompressed, or as sent): raise ``_TooLarge`` (``cut``), or end quietly after
+    yielding the part within the limit."""
+    if response.is_stream_consumed:
+        # Read already (a mock transport's response): httpx holds the decoded body in memory.
+        inflaters, iterator = [], _in_memory(response.content)
+    else:
+        inflaters, iterator = _inflaters(response), response.aiter_raw().__aiter__()  # has aclose()
+    seen = sent = 0
     try:
         while True:
             try:
-                chunk = await asyncio.wait_for(iterator.__anext__(), timeout=stall)
+                raw = await asyncio.wait_for(iterator.__anext__(), timeout=stall)
             except StopAsyncIteration:
                 return
             except asyncio.TimeoutError as exc:
                 raise _Stall() from exc
-            seen += len(chunk)
-            if seen > limit:
-                if cut:
-                    raise _TooLarge()
-                yield chunk[: len(chunk) - (seen - limit)]
+            sent += len(raw)
+            if sent > limit and cut:
+                raise _TooLarge()  # e.g. empty deflate blocks: bytes that inflate to nothing
+            for chunk in _decoded(inflaters, raw):
+                seen += len(chunk)
+                if seen > limit:
+                    if cut:
+                        raise _TooLarge()
+                    yield chunk[: len(chunk) - (seen - limit)]
+                    return
+                yield chunk
+            if sent > limit:
                 return
-            yield chunk
     finally:
         # Closed here, not by the garbage collector at loop shutdown (which then drained the rest).
         await iterator.aclose()
@@ -245,12 +352,26 @@ async def _read(response: httpx.Response, limit: int, *, cut: bool = True) -> by
     return bytes(body)
 
 
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 async def _lines(response: httpx.Response, stall: float, limit: int):
-    """Body lines (NDJSON or SSE) as they arrive; no more than ``limit`` bytes are read."""
+    """Body lines (NDJSON or SSE) as they arrive; no more than ``limit`` bytes are read. A line ends at
+    ``\\n`` (a ``\\r`` before it is dropped); in an event stream also at a lone ``\\r``, as the SSE
+    specification allows."""
     encoding = _charset(response)
+    bare_cr = "text/event-stream" in response.headers.get("content-type", "").lower()
     pending = bytearray()
+    held = False  # (bare_cr) pending ends with a \r that may be the first half of a \r\n
     async for chunk in _chunks(response, stall, limit):
         pending += chunk
+        if bare_cr and (held or b"\r" in chunk or b"\n" in chunk):
+            held = pending.endswith(b"\r")
+            *ended, unended = _ANY_LINE_END.split(pending[:-1] if held else pending)
+            pending = bytearray(unended + (b"\r" if held else b""))
+            for line in ended:
+                yield line.decode(encoding, "replace")
+            continue
         if b"\n" not in chunk:
             continue
         *complete, rest = pending.split(b"\n")
@@ -310,7 +431,7 @@ async def _run(
 ) -> None:
     t = ex.timings
     started_body = False
-    headers = {"Content-Type": "application/json", **backend.headers()}
+    headers = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING, **backend.headers()}
     keeper = _Keeper(ex)
     try:
         t.sent = time.perf_counter()
@@ -476,20 +597,24 @@ async def fetch_async(
     state: dict = {}
 
     async def request() -> HttpResult:
-        async with http.stream(method, url, json=json, headers=headers, timeout=_httpx_timeout(timeouts)) as response:
+        sent = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
+        async with http.stream(method, url, json=json, headers=sent, timeout=_httpx_timeout(timeouts)) as response:
             state["status"], state["headers"] = response.status_code, dict(response.headers)
             if response.status_code >= 400:
                 body = await _read(response, min(limit, MAX_ERROR_BODY_BYTES), cut=False)
             else:
                 body = await _read(response, limit)
             text = body.decode(_charset(response), "replace")
+        parsed, refused = None, None
         try:
-            parsed = _parse_json(text) if text.strip() else None
+            parsed = serverjson.loads(text) if text.strip() else None
+        except serverjson.InvalidServerJSON as exc:
+            refused = str(exc)
         except ValueError:
-            parsed = None
+            pass
         status = state["status"]
         error = error_from_body(status, text) if status >= 400 else None
-        return HttpResult(status, state["headers"], text, parsed, error, time.perf_counter() - started)
+        return HttpResult(status, state["headers"], text, parsed, error, time.perf_counter() - started, refused)
 
     try:
         return await asyncio.wait_for(request(), timeout=timeouts.total)

@@ -8,11 +8,11 @@ arrive whole; an error after HTTP 200 is a final ``{"error": "..."}`` line; the 
 
 from __future__ import annotations
 
-import json
 from typing import Iterable
 
 from ..exchange import ChatRequest, Delta, Exchange, Message
-from .base import BaseDecoder, decode_recorded
+from . import serverjson
+from .base import BaseDecoder, as_count, as_dict, as_list, as_str, decode_recorded
 
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
@@ -102,23 +102,23 @@ class Decoder(BaseDecoder):
             self.fail("mid_stream_error", str(obj["error"]))
             self.terminated = True
             return
-        if obj.get("model") and not ex.model:
+        if as_str(obj.get("model")) and not ex.model:
             ex.model = obj["model"]
-        msg = obj.get("message") or {}
-        content = msg.get("content") if msg else obj.get("response")
-        reasoning = msg.get("thinking") if msg else obj.get("thinking")
-        calls = msg.get("tool_calls") or obj.get("tool_calls") or []
+        msg = as_dict(obj.get("message"))
+        content = as_str(msg.get("content") if msg else obj.get("response"))
+        reasoning = as_str(msg.get("thinking") if msg else obj.get("thinking"))
+        calls = as_list(msg.get("tool_calls")) or as_list(obj.get("tool_calls"))
         first_call = None
-        for i, tc in enumerate(calls):
-            fn = tc.get("function") or {}
+        for tc in map(as_dict, calls):
+            fn = as_dict(tc.get("function"))
             index = self.add_tool_fragment(
                 fn.get("index", len(self._calls)), tc.get("id"), fn.get("name"), fn.get("arguments", {})
             )
             if first_call is None:
-                first_call = (index, tc.get("id"), fn.get("name"))
+                first_call = (index, as_str(tc.get("id")), as_str(fn.get("name")))
         delta = Delta(
             t=t,
-            role=msg.get("role"),
+            role=as_str(msg.get("role")),
             content=content or None,
             reasoning=reasoning or None,
             tool_call_index=first_call[0] if first_call else None,
@@ -127,15 +127,15 @@ class Decoder(BaseDecoder):
         )
         if obj.get("done"):
             self.terminated = True
-            delta.finish_reason = obj.get("done_reason") or "stop"
+            delta.finish_reason = as_str(obj.get("done_reason")) or "stop"
             if "prompt_eval_count" in obj or "eval_count" in obj:
                 delta.usage = True
                 self.set_usage(obj.get("prompt_eval_count"), obj.get("eval_count"))
             for key in _DURATIONS:
-                if key in obj:
+                if as_count(obj.get(key)) is not None:
                     ex.server_extra[key] = obj[key]
             if "context" in obj:
-                ex.server_extra["context_tokens"] = len(obj.get("context") or [])
+                ex.server_extra["context_tokens"] = len(as_list(obj.get("context")))
         self.on_delta(delta)
 
     def feed(self, line: str, t: float) -> None:
@@ -143,8 +143,11 @@ class Decoder(BaseDecoder):
         if not line:
             return
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
+            obj = serverjson.loads(line)
+        except serverjson.InvalidServerJSON as exc:
+            self.fail("invalid_payload", f"NDJSON line is {exc}")
+            return
+        except ValueError:
             self.fail("invalid_payload", f"invalid NDJSON line: {line[:120]}")
             return
         if not isinstance(obj, dict):
@@ -159,8 +162,12 @@ class Decoder(BaseDecoder):
 
     def feed_body(self, text: str, t: float) -> None:
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
+            obj = serverjson.loads(text)
+        except serverjson.InvalidServerJSON as exc:
+            self.fail("invalid_payload", f"response body is {exc}")
+            self._finalise(t)
+            return
+        except ValueError:
             # A server that streamed although stream=false was asked: decode it as lines.
             for line in text.splitlines():
                 self.feed(line, t)

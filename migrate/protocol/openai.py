@@ -12,7 +12,8 @@ import json
 from typing import Iterable
 
 from ..exchange import ChatRequest, Delta, Exchange, Message
-from .base import BaseDecoder, decode_recorded, error_from_body
+from . import serverjson
+from .base import BaseDecoder, as_dict, as_list, as_str, decode_recorded, error_from_body
 
 
 def encode_message(m: Message) -> dict:
@@ -95,7 +96,7 @@ def encode(request: ChatRequest) -> tuple[str, dict]:
 
 
 def _reasoning(d: dict):
-    return d.get("reasoning") or d.get("reasoning_content")
+    return as_str(d.get("reasoning")) or as_str(d.get("reasoning_content"))
 
 
 class Decoder(BaseDecoder):
@@ -119,8 +120,11 @@ class Decoder(BaseDecoder):
             self.terminated = True
             return
         try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError:
+            chunk = serverjson.loads(data)
+        except serverjson.InvalidServerJSON as exc:
+            self.fail("invalid_payload", f"SSE event is {exc}")
+            return
+        except ValueError:
             self.fail("invalid_payload", f"invalid SSE event: {data[:120]}")
             return
         if not isinstance(chunk, dict):
@@ -135,36 +139,36 @@ class Decoder(BaseDecoder):
             self.on_delta(Delta(t=t, error=err.message))
             self.fail("mid_stream_error", err.message)
             return
-        if chunk.get("model") and not ex.model:
+        if as_str(chunk.get("model")) and not ex.model:
             ex.model = chunk["model"]
-        if chunk.get("system_fingerprint"):
+        if as_str(chunk.get("system_fingerprint")):
             ex.server_extra["system_fingerprint"] = chunk["system_fingerprint"]
         usage = chunk.get("usage")
         has_usage = isinstance(usage, dict)
         if isinstance(usage, dict):
             self.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        choices = chunk.get("choices") or []
+        choices = as_list(chunk.get("choices"))
         if not choices:
             self.on_delta(Delta(t=t, usage=has_usage))
             return
-        choice = choices[0]
-        d = choice.get("delta") or {}
-        text = choice.get("text")  # /v1/completions streams
+        choice = as_dict(choices[0])
+        d = as_dict(choice.get("delta"))
+        text = as_str(choice.get("text"))  # /v1/completions streams
         delta = Delta(
             t=t,
-            role=d.get("role"),
-            content=d.get("content") or text or None,
+            role=as_str(d.get("role")),
+            content=as_str(d.get("content")) or text or None,
             reasoning=_reasoning(d) or None,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=as_str(choice.get("finish_reason")),
             usage=has_usage,
         )
-        for tc in d.get("tool_calls") or []:
-            fn = tc.get("function") or {}
+        for tc in map(as_dict, as_list(d.get("tool_calls"))):
+            fn = as_dict(tc.get("function"))
             index = self.add_tool_fragment(tc.get("index"), tc.get("id"), fn.get("name"), fn.get("arguments"))
             if delta.tool_call_index is None:
-                delta.tool_call_index = tc.get("index", index)
-                delta.tool_call_id = tc.get("id")
-                delta.tool_name = fn.get("name")
+                delta.tool_call_index = index
+                delta.tool_call_id = as_str(tc.get("id"))
+                delta.tool_name = as_str(fn.get("name"))
                 delta.arguments_fragment = fn.get("arguments") or None
         self.on_delta(delta)
 
@@ -179,8 +183,12 @@ class Decoder(BaseDecoder):
     def feed_body(self, text: str, t: float) -> None:
         ex = self.ex
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
+            body = serverjson.loads(text)
+        except serverjson.InvalidServerJSON as exc:
+            self.fail("invalid_payload", f"response body is {exc}")
+            self.complete(t)
+            return
+        except ValueError:
             self.fail("invalid_payload", f"response body is not JSON: {text[:120]}")
             self.complete(t)
             return
@@ -193,28 +201,28 @@ class Decoder(BaseDecoder):
             self.fail("mid_stream_error" if (ex.status or 200) < 400 else err.type, err.message)
             self.complete(t)
             return
-        ex.model = body.get("model")
-        if body.get("system_fingerprint"):
+        ex.model = as_str(body.get("model"))
+        if as_str(body.get("system_fingerprint")):
             ex.server_extra["system_fingerprint"] = body["system_fingerprint"]
         usage = body.get("usage")
         if isinstance(usage, dict):
             self.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        choices = body.get("choices")
+        choices = as_list(body.get("choices"))
         if not choices:
             self.fail("invalid_payload", "response has no choices")
             self.complete(t)
             return
-        choice = choices[0]
-        msg = choice.get("message") or {}
-        content = msg.get("content") if msg else choice.get("text")
+        choice = as_dict(choices[0])
+        msg = as_dict(choice.get("message"))
+        content = as_str(msg.get("content") if msg else choice.get("text"))
         if content:
             self._content.append(content)
         if _reasoning(msg):
             self._reasoning.append(_reasoning(msg))
-        for i, tc in enumerate(msg.get("tool_calls") or []):
-            fn = tc.get("function") or {}
+        for i, tc in enumerate(map(as_dict, as_list(msg.get("tool_calls")))):
+            fn = as_dict(tc.get("function"))
             self.add_tool_fragment(tc.get("index", i), tc.get("id"), fn.get("name"), fn.get("arguments"))
-        ex.finish_reason_raw = choice.get("finish_reason")
+        ex.finish_reason_raw = as_str(choice.get("finish_reason"))
         ex.timings.chunks.append(t)
         if content or msg.get("tool_calls"):
             ex.timings.first_token = ex.timings.first_content = t
