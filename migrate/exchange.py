@@ -81,7 +81,7 @@ class ToolCall:
             try:
                 parsed: Any = json.loads(raw) if raw.strip() else {}
                 valid = True
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting recurses
                 parsed, valid = None, False
             return cls(
                 name=name,

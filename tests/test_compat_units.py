@@ -783,3 +783,12 @@ def test_both_sides_refusing_every_request_is_an_error_not_a_pass():
     # an errors case compares refusals on purpose: still a pass there
     c = case("errors.malformed_body", "errors", error="malformed_body")
     assert REGISTRY["error_contract"](c, CaseRun(None, [refused], [refused]), ctx())["verdict"] == "pass"
+
+
+def test_a_deeply_nested_model_answer_is_invalid_json_not_a_crash():
+    from migrate.compat_suite.checks.structured import _parse
+
+    deep = "[" * 100_000 + "]" * 100_000
+    assert _parse(deep) == (False, None)
+    call = ToolCall.from_wire("f", deep)
+    assert call.arguments_valid is False and call.arguments is None

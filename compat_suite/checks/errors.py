@@ -8,10 +8,10 @@ bad request: a clean 4xx with a message; a 5xx (clients retry it); a 2xx that si
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from migrate.exchange import Exchange
+from migrate.protocol import serverjson
 
 from .base import CaseRun, CheckContext, result, split_samples
 
@@ -22,8 +22,8 @@ def _shape(ex: Exchange) -> str:
         return "none"
     text = "\n".join(ex.transcript.lines)
     try:
-        body = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        body = serverjson.loads(text)
+    except (ValueError, TypeError):
         return "not_json"
     if isinstance(body, dict):
         err = body.get("error")

@@ -4,12 +4,12 @@ are the same request here: the protocol adapters translate the canonical ``Respo
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import jsonschema
 
 from migrate.exchange import Exchange
+from migrate.protocol import serverjson
 
 from ..normalize import status_class, type_shape
 from .base import CaseRun, CheckContext, Field, judge, split_samples, true_is_better
@@ -17,8 +17,8 @@ from .base import CaseRun, CheckContext, Field, judge, split_samples, true_is_be
 
 def _parse(text: str) -> tuple[bool, Any]:
     try:
-        return True, json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        return True, serverjson.loads(text)  # a model's answer is server data: depth-guarded
+    except (ValueError, TypeError):
         return False, None
 
 

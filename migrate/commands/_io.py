@@ -7,6 +7,8 @@ import re
 
 import click
 
+from ..redact import mask_data
+
 # Characters JSON may carry raw but a terminal acts on (DEL, C1 controls such as CSI, bidi overrides,
 # line separators). They can only occur inside JSON strings, where a \uXXXX escape means the same.
 _TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -38,5 +40,6 @@ def emit_error_document(message: str, code: int) -> None:
 def emit_json(data) -> None:
     """stdout carries exactly one JSON document in every --json mode."""
     _Stdout.emitted = True
+    data = mask_data(data)  # the last line of defence, as for the error line: every document, masked
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     click.echo(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
