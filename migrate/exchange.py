@@ -313,7 +313,9 @@ class Timings:
     """Monotonic clock readings (``time.perf_counter``) and the metrics derived from them."""
 
     scheduled: Optional[float] = None  # when the caller meant to send (queueing is counted from here)
-    sent: Optional[float] = None
+    sent: Optional[float] = None  # handed to the HTTP client
+    connecting: Optional[float] = None  # a new connection was opened for it (None: a kept-alive one)
+    written: Optional[float] = None  # its last byte was handed to the socket
     first_byte: Optional[float] = None
     first_token: Optional[float] = None  # first token of any channel (content, reasoning, tools)
     first_content: Optional[float] = None  # first content or tool-call token
@@ -335,11 +337,9 @@ class Timings:
         return self.first_content - self.start
 
     @property
-    def ttft_any_s(self) -> Optional[float]:
-        """TTFT to the first token of any channel (content, reasoning, tool call): the bench's TTFT."""
-        if self.start is None or self.first_token is None:
-            return None
-        return self.first_token - self.start
+    def wire(self) -> Optional[float]:
+        """When the request went on the network: its connect when it opened one, else its last byte written."""
+        return self.connecting if self.connecting is not None else self.written
 
     @property
     def e2e_s(self) -> Optional[float]:
