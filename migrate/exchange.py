@@ -315,7 +315,7 @@ class Timings:
     scheduled: Optional[float] = None  # when the caller meant to send (queueing is counted from here)
     sent: Optional[float] = None  # handed to the HTTP client
     connecting: Optional[float] = None  # a new connection was opened for it (None: a kept-alive one)
-    written: Optional[float] = None  # its last byte was handed to the socket
+    written: Optional[float] = None  # its body (the last part of it) was handed to the socket
     first_byte: Optional[float] = None
     first_token: Optional[float] = None  # first token of any channel (content, reasoning, tools)
     first_content: Optional[float] = None  # first content or tool-call token

@@ -337,9 +337,11 @@ async def _run(
     async def trace(event: str, info: dict) -> None:
         # When the request really left: under load a client spends milliseconds between deciding to
         # send and its bytes reaching the socket, and that is the client's delay, not the server's.
+        # Both events fire right before the socket call, with no await in between; the ".complete"
+        # events fire after the task resumes, which on a busy loop is late.
         if event == "connection.connect_tcp.started":
             t.connecting = time.perf_counter()
-        elif event == "http11.send_request_body.complete":
+        elif event == "http11.send_request_body.started":
             t.written = time.perf_counter()
 
     try:
