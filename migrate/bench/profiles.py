@@ -76,7 +76,8 @@ class Load:
                 return
             yield offset
             n += 1
-            offset += rng.expovariate(level.rate) if level.shape == "poisson" else 1.0 / level.rate
+            # Constant: n / rate, not a running sum (0.1 added ten times is not 1.0).
+            offset = offset + rng.expovariate(level.rate) if level.shape == "poisson" else n / level.rate
 
     def echo(self) -> dict:
         return {
