@@ -119,6 +119,7 @@ def _run(cfg, quiet: bool) -> dict:
         TextColumn("{task.description}"),
         console=Console(stderr=True),
         transient=True,
+        refresh_per_second=4,  # its thread holds the GIL while it draws: not more often than needed
     )
     with progress:
         task = progress.add_task("reachability", total=None)
