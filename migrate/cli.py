@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .commands._io import emit_error_document, reset_stdout
+from .commands.bench import bench_cmd
 from .commands.canary import canary
 from .commands.compat import compat_cmd
 from .commands.generate import generate_cmd
@@ -26,7 +27,7 @@ from .commands.validate import validate
 from .errors import EXIT_INTERNAL, EXIT_USAGE, MigrateError
 from .redact import mask_text, printable
 
-COMMANDS = (canary, compat_cmd, generate_cmd, inventory, plan_cmd, probe_command, send_command, validate)
+COMMANDS = (bench_cmd, canary, compat_cmd, generate_cmd, inventory, plan_cmd, probe_command, send_command, validate)
 
 # A stream write that failed (stdout on a full disk, /dev/full, a hung-up terminal) raises an OSError
 # with one of these and no file name; every file the tool writes is named in its own error instead.

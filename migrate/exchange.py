@@ -313,10 +313,15 @@ class Timings:
     """Monotonic clock readings (``time.perf_counter``) and the metrics derived from them."""
 
     scheduled: Optional[float] = None  # when the caller meant to send (queueing is counted from here)
-    sent: Optional[float] = None
+    sent: Optional[float] = None  # handed to the HTTP client
+    connecting: Optional[float] = None  # a new connection was opened for it (None: a kept-alive one)
+    written: Optional[float] = None  # its body (the last part of it) was handed to the socket
     first_byte: Optional[float] = None
     first_token: Optional[float] = None  # first token of any channel (content, reasoning, tools)
     first_content: Optional[float] = None  # first content or tool-call token
+    # The last frame carrying text, reasoning or a tool call; a finish-only, usage or [DONE] frame after
+    # it is not an output token, so it must not stretch TPOT.
+    last_token: Optional[float] = None
     chunks: list[float] = field(default_factory=list)
     end: Optional[float] = None
     output_tokens: Optional[int] = None  # usage.completion_tokens when reported
@@ -332,6 +337,11 @@ class Timings:
         return self.first_content - self.start
 
     @property
+    def wire(self) -> Optional[float]:
+        """When the request went on the network: its connect when it opened one, else its last byte written."""
+        return self.connecting if self.connecting is not None else self.written
+
+    @property
     def e2e_s(self) -> Optional[float]:
         if self.start is None or self.end is None:
             return None
@@ -339,15 +349,20 @@ class Timings:
 
     @property
     def tpot_s(self) -> Optional[float]:
-        """Time per output token after the first: (end - first token) / (tokens - 1)."""
-        if self.first_content is None or self.end is None:
+        """Time per output token after the first: (last token - first token) / (tokens - 1).
+
+        Both ends are token-carrying frames (any channel: reasoning tokens are output tokens too), so a
+        trailing finish, usage or [DONE] frame never stretches it. ``tokens`` is the server's count when
+        it reported one; without it (compat only: the bench requires the count) one chunk ~ one token."""
+        first = self.first_token if self.first_token is not None else self.first_content
+        if first is None or self.last_token is None:
             return None
         n = self.output_tokens
         if n is None:
-            n = len(self.chunks)  # stream without usage: one chunk ~ one token
-        if not n or n < 2 or self.end <= self.first_content:
+            n = len(self.chunks)
+        if not n or n < 2 or self.last_token <= first:
             return None  # non-stream answers arrive at once: no per-token timing exists
-        return (self.end - self.first_content) / (n - 1)
+        return (self.last_token - first) / (n - 1)
 
     def summary(self) -> dict:
         return {"ttft_s": _r(self.ttft_s), "tpot_s": _r(self.tpot_s), "e2e_s": _r(self.e2e_s)}

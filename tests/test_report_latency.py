@@ -26,9 +26,10 @@ def test_percentile_none_safe_and_single_value():
 
 
 def test_summarise_uses_timings_properties():
-    # ttft = first_content - sent; e2e = end - sent; tpot = (end - first_content) / (tokens - 1)
-    a = Timings(sent=0.0, first_content=0.1, end=1.1, output_tokens=11)  # ttft .1 e2e 1.1 tpot .1
-    b = Timings(sent=0.0, first_content=0.3, end=0.7, output_tokens=5)  # ttft .3 e2e .7 tpot .1
+    # ttft = first_content - sent; e2e = end - sent; tpot = (last_token - first_content) / (tokens - 1):
+    # a trailing usage/[DONE] frame (end after last_token) does not stretch TPOT
+    a = Timings(sent=0.0, first_content=0.1, last_token=1.1, end=1.1, output_tokens=11)  # ttft .1 e2e 1.1 tpot .1
+    b = Timings(sent=0.0, first_content=0.3, last_token=0.7, end=0.7, output_tokens=5)  # ttft .3 e2e .7 tpot .1
     c = Timings(scheduled=0.0, sent=0.5, first_content=None, end=2.0)  # failed before a token
     s = summarise([a, b, c])
     assert s["n"] == 3
@@ -41,7 +42,8 @@ def test_summarise_uses_timings_properties():
 
 def test_summarise_accepts_exchanges_and_skips_none():
     ex = Exchange(
-        request=ChatRequest(model="m"), timings=Timings(sent=1.0, first_content=1.5, end=2.0, output_tokens=3)
+        request=ChatRequest(model="m"),
+        timings=Timings(sent=1.0, first_content=1.5, last_token=2.0, end=2.0, output_tokens=3),
     )
     s = summarise([ex, None])
     assert s["n"] == 1 and s["ttft_p95"] == pytest.approx(0.5) and s["tpot_p50"] == pytest.approx(0.25)
@@ -55,8 +57,8 @@ def test_ratio_is_new_over_old_and_none_safe():
 
 
 def test_latency_table_shape_and_ratios():
-    old = [Timings(sent=0, first_content=0.2, end=1.0, output_tokens=5)]
-    new = [Timings(sent=0, first_content=0.1, end=1.5, output_tokens=5)]
+    old = [Timings(sent=0, first_content=0.2, last_token=1.0, end=1.0, output_tokens=5)]
+    new = [Timings(sent=0, first_content=0.1, last_token=1.5, end=1.5, output_tokens=5)]
     table = latency_table({"chat": {"old": old, "new": new}, "tools": {"old": old}})
     assert set(table) == {"chat", "tools"}
     chat = table["chat"]

@@ -95,8 +95,10 @@ class BaseDecoder:
             self._content.append(delta.content)
         if delta.reasoning:
             self._reasoning.append(delta.reasoning)
-        if delta.is_token and t.first_token is None:
-            t.first_token = delta.t
+        if delta.is_token:
+            t.last_token = delta.t
+            if t.first_token is None:
+                t.first_token = delta.t
         if (delta.content or delta.tool_name is not None or delta.arguments_fragment) and t.first_content is None:
             t.first_content = delta.t
         if delta.finish_reason is not None:

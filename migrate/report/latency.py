@@ -6,7 +6,9 @@ such as an Exchange). Nothing here measures; it only summarises what the protoco
 Definitions (all in seconds, from ``Timings``):
   * TTFT  = first content or tool-call token - start (start = scheduled send time when set, so queueing
             counts); a role-only frame never stops the clock.
-  * TPOT  = (end - first token) / (output tokens - 1).
+  * TPOT  = (last output token - first token) / (output tokens - 1); the last output token is the last
+            frame carrying text, reasoning or a tool call, so a trailing finish/usage/[DONE] frame does
+            not stretch it.
   * E2E   = end - start.
 
 Percentile method: linear interpolation between closest ranks (Hyndman & Fan type 7, the default of

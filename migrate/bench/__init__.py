@@ -1,0 +1,13 @@
+"""`migrate bench`: the phase benchmark under load, one backend or old and new side by side.
+
+One module per concern: ``profiles`` (load shapes and schedules), ``scenarios`` (what each request
+asks), ``runner`` (sending one level to one backend), ``metrics`` (per-request samples and their
+summary), ``pipeline`` (the run, both backends, the exit code), ``report`` (the JSON contract),
+``terminal`` (the tables).
+"""
+
+from .config import BenchConfig, Target, build_config, parse_slo
+from .pipeline import run_bench
+from .report import to_json_text, write_json
+
+__all__ = ["BenchConfig", "Target", "build_config", "parse_slo", "run_bench", "to_json_text", "write_json"]

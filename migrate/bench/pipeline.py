@@ -1,0 +1,186 @@
+"""The bench run: check every backend answers, then for each level of the load shape run it on each
+backend in turn (old first, then new, the same schedule), summarise, and decide the exit code.
+
+Side by side, the backends run one after the other, never interleaved: on a shared machine the load of
+one would disturb the other's latency. The order alternates per level (old, new, old, new, ...), so a
+slow drift of the machine touches both sides alike.
+
+Exit codes (precedence 3 > 2 > 4 > 0; a single-backend run and this first version evaluate no rules):
+3 a backend did not answer at all, or was lost mid-run (the report holds what was measured before);
+4 a backend completed no request at all (nothing to measure); 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from .. import __version__
+from ..errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_UNREACHABLE
+from ..protocol import Timeouts, fetch_async
+from ..protocol.client import run_sync
+from ..redact import mask_text, mask_url
+from ..report.latency import ratio
+from .config import BenchConfig, Target
+from .metrics import LATENCY_METRICS, QUANTILES, Sample, measure
+from .profiles import Level
+from .runner import run_level
+
+SCHEMA_VERSION = 1
+ORDER = "sequential"  # one backend at a time, old then new, per level
+RATIO_KEYS = ("request_throughput", "output_tokens_per_s", "input_tokens_per_s")
+
+# (backend role, level label, done, total or None) -> None
+Progress = Callable[[str, str, int, Optional[int]], None]
+
+
+async def reachable(target: Target, timeout: float) -> Optional[str]:
+    """None when something answers HTTP at the backend's root (any status), else why not."""
+    backend = target.backend(timeout, timeout)
+    res = await fetch_async(backend.url, "/", timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=timeout))
+    if res.status is None:
+        detail = f"{res.error.type}: {res.error.message}" if res.error else "no answer"
+        return f"{target.role} backend {mask_url(backend.url)} is unreachable ({mask_text(detail)})"
+    return None
+
+
+def backend_echo(target: Target) -> dict:
+    return {"kind": target.kind, "protocol": target.protocol, "url": mask_url(target.url), "model": target.model}
+
+
+def compare(old: dict, new: dict) -> dict:
+    """new/old per percentile of each latency metric, and of the rates."""
+    out: dict = {}
+    for metric in LATENCY_METRICS:
+        a, b = old.get(metric) or {}, new.get(metric) or {}
+        out[metric] = {k: ratio(b.get(k), a.get(k)) for k in (*QUANTILES, "mean")}
+    for key in RATIO_KEYS:
+        out[key] = ratio(new.get(key), old.get(key))
+    return out
+
+
+class Bench:
+    def __init__(self, cfg: BenchConfig, on_progress: Optional[Progress] = None) -> None:
+        self.cfg = cfg
+        self.on_progress = on_progress
+
+    def _skeleton(self, started_at: datetime) -> dict:
+        cfg = self.cfg
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool_version": __version__,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "duration_s": 0.0,
+            "backends": {t.role: backend_echo(t) for t in cfg.targets},
+            "config": {
+                "load": cfg.load.echo(),
+                "slo": dict(cfg.slo),
+                "timeout_s": cfg.timeout,
+                "stall_s": cfg.stall_s,
+                "max_duration_s": cfg.max_duration,
+                "order": ORDER if cfg.side_by_side else None,
+            },
+            "scenarios": [{"name": cfg.scenario.name, "config": cfg.scenario.echo(), "levels": []}],
+            "summary": {"exit_code": EXIT_OK, "reason": None, "not_measured": []},
+        }
+
+    async def _level(self, target: Target, level: Level) -> tuple[dict, bool]:
+        cfg = self.cfg
+        total = cfg.load.requests
+        done = [0]
+
+        def tick(_: Sample) -> None:
+            done[0] += 1
+            if self.on_progress:
+                self.on_progress(target.role, level.label, done[0], total)
+
+        if self.on_progress:
+            self.on_progress(target.role, level.label, 0, total)
+        run = await run_level(
+            target.backend(cfg.timeout, cfg.stall_s),
+            cfg.scenario,
+            target.model,
+            cfg.load,
+            level,
+            max_duration=cfg.max_duration,
+            on_done=tick,
+        )
+        result = measure(run.samples, protocol=target.protocol, slo=cfg.slo)
+        result["warmup"] = {"requests": run.warmup, "errors_by_type": dict(sorted(run.warmup_errors.items()))}
+        result["bounded"] = run.bounded
+        if run.bounded:
+            result["not_measured"].append(
+                f"the level stopped at --max-duration {cfg.max_duration:g} s; requests in flight counted as timeout"
+            )
+        return result, run.connect_faults > 0
+
+    async def run(self) -> dict:
+        cfg = self.cfg
+        started_at = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        report = self._skeleton(started_at)
+        summary = report["summary"]
+        problems = [p for p in await asyncio.gather(*(reachable(t, cfg.timeout) for t in cfg.targets)) if p]
+        lost: Optional[str] = None
+        if problems:
+            lost = "; ".join(problems)
+        else:
+            levels = report["scenarios"][0]["levels"]
+            for level in cfg.load.levels():
+                entry: dict = {"load": level.echo(), "results": {}, "ratios": None}
+                levels.append(entry)
+                for target in cfg.targets:
+                    result, faulted = await self._level(target, level)
+                    entry["results"][target.role] = result
+                    if faulted:
+                        problem = await reachable(target, cfg.timeout)
+                        if problem:
+                            lost = problem.replace("is unreachable", "was lost mid-run")
+                            break
+                if cfg.side_by_side and len(entry["results"]) == 2:
+                    entry["ratios"] = compare(entry["results"]["old"], entry["results"]["new"])
+                if lost:
+                    break
+        report["duration_s"] = round(time.perf_counter() - t0, 3)
+        notes: list[str] = []
+        for entry in report["scenarios"][0]["levels"]:
+            for role, result in entry["results"].items():
+                for note in result["not_measured"]:
+                    line = f"{role}: {note}"
+                    if line not in notes:
+                        notes.append(line)
+        summary["not_measured"] = notes
+        if lost:
+            summary["exit_code"], summary["reason"] = EXIT_UNREACHABLE, lost
+            return report
+        idle = [
+            t.role
+            for t in cfg.targets
+            if not any(e["results"].get(t.role, {}).get("completed") for e in report["scenarios"][0]["levels"])
+        ]
+        if idle:
+            summary["exit_code"] = EXIT_INCONCLUSIVE
+            summary["reason"] = "nothing to measure: no request completed on " + " and ".join(
+                f"{role} ({_dominant_error(report, role)})" for role in idle
+            )
+        return report
+
+
+def _dominant_error(report: dict, role: str) -> str:
+    counts: dict[str, int] = {}
+    example: dict[str, str] = {}
+    for entry in report["scenarios"][0]["levels"]:
+        result = entry["results"].get(role) or {}
+        for k, n in result.get("errors_by_type", {}).items():
+            counts[k] = counts.get(k, 0) + n
+            example.setdefault(k, result.get("error_examples", {}).get(k, ""))
+    if not counts:
+        return "no request was sent"
+    kind = max(counts, key=lambda k: counts[k])
+    return f"{counts[kind]} x {kind}" + (f": {example[kind]}" if example.get(kind) else "")
+
+
+def run_bench(cfg: BenchConfig, on_progress: Optional[Progress] = None) -> dict:
+    return run_sync(Bench(cfg, on_progress).run())

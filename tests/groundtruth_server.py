@@ -1,0 +1,369 @@
+"""The bench's ground truth: a raw-socket asyncio streaming server with a known timing, and a minimal
+raw-socket client that measures what any client at least must see against it.
+
+The server (run as its own process, so its clock is not disturbed by the client under test) answers
+``POST /v1/chat/completions`` with OpenAI SSE and ``POST /api/chat`` with Ollama NDJSON:
+
+- SSE: a role-only first frame at once, then ``tokens`` content tokens in frames of ``tokens_per_chunk``,
+  the first ``ttft`` seconds after the request, one frame every ``interval``; after ``tail`` seconds a
+  finish-only frame, after another ``tail`` a usage chunk (``completion_tokens`` = ``tokens``), then
+  ``[DONE]``. The trailing frames are late on purpose: a client that stops its TPOT clock at the end of
+  the stream instead of at the last token frame is off by ``2 * tail / (tokens - 1)``.
+- NDJSON: the same token timing, a last ``done: true`` line with Ollama's ``eval_count``,
+  ``eval_duration``, ``prompt_eval_count``, ``prompt_eval_duration``, ``load_duration`` and
+  ``total_duration`` (nanoseconds, measured by the server: total counts from when the request was read,
+  so time spent waiting for a slot shows as total - load - prompt_eval - eval, Ollama's queue delay).
+
+Knobs for faults: ``slots`` (requests generating at once; others wait, as with ``OLLAMA_NUM_PARALLEL``),
+``queue_max`` (waiting requests beyond it get HTTP 503 as Ollama's full queue does), ``die_after`` (the
+process exits abruptly when that many requests have arrived: open streams are cut, later connects
+refused), ``stall_every`` (every k-th request stops sending after its first token and never ends).
+
+``python tests/groundtruth_server.py --ttft 0.05 ...`` prints the port on stdout, then serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass
+class Params:
+    ttft: float = 0.05
+    interval: float = 0.01
+    tokens: int = 16
+    tokens_per_chunk: int = 1
+    tail: float = 0.0
+    prompt_tokens: int = 12
+    slots: int = 0  # 0: no limit
+    queue_max: int = 0  # 0: no limit
+    die_after: int = 0  # 0: never
+    stall_every: int = 0  # 0: never
+    load_ns: int = 1_000_000
+    # Extra TTFT per request, spread evenly over [0, jitter] by the request's number modulo 64 (a fixed
+    # cycle, so any 64 consecutive requests see the same set of delays): a real server does not
+    # finish 64 requests in the same millisecond, so its clients do not start 64 in one burst either.
+    jitter: float = 0.0
+
+
+class Server:
+    def __init__(self, p: Params) -> None:
+        self.p = p
+        self.count = 0
+        self.waiting = 0
+        self.slots = asyncio.Semaphore(p.slots) if p.slots else None
+        self.forever = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        head = await reader.readuntil(b"\r\n\r\n")
+        arrived = time.perf_counter()
+        lines = head.decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        length = int(headers.get("content-length", "0"))
+        body = await reader.readexactly(length) if length else b""
+        keep = headers.get("connection", "").lower() != "close"
+        if method == "GET":
+            self._plain(writer, 200, b'{"status":"ok"}')
+            return keep
+        if path not in ("/v1/chat/completions", "/api/chat"):
+            self._plain(writer, 404, b'{"error":"not found"}')
+            return keep
+        self.count += 1
+        index = self.count
+        if self.p.die_after and index >= self.p.die_after:
+            os._exit(0)  # abruptly: the kernel resets every open connection
+        model = (json.loads(body or b"{}") or {}).get("model", "m")
+        if self.slots is not None and self.slots.locked() and self.p.queue_max and self.waiting >= self.p.queue_max:
+            self._plain(writer, 503, b'{"error":"server busy, please try again.  maximum pending requests exceeded"}')
+            return keep
+        stall = bool(self.p.stall_every) and index % self.p.stall_every == 0
+        if self.slots is None:
+            await self._stream(writer, path, model, arrived, stall, index)
+        else:
+            self.waiting += 1
+            try:
+                await self.slots.acquire()
+            finally:
+                self.waiting -= 1
+            try:
+                await self._stream(writer, path, model, arrived, stall, index)
+            finally:
+                self.slots.release()
+        return keep
+
+    @staticmethod
+    def _plain(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
+        writer.write(
+            b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (status, len(body), body)
+        )
+
+    async def _stream(self, writer, path: str, model: str, arrived: float, stall: bool, index: int) -> None:
+        p = self.p
+        ttft = p.ttft + p.jitter * ((index * 29) % 64) / 63
+        sse = path.startswith("/v1/")
+        ctype = b"text/event-stream" if sse else b"application/x-ndjson"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % ctype)
+
+        def frame(obj) -> None:
+            data = (
+                ("data: " + (obj if isinstance(obj, str) else json.dumps(obj)) + "\n\n")
+                if sse
+                else json.dumps(obj) + "\n"
+            )
+            raw = data.encode()
+            writer.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+
+        def chat(delta: dict, finish=None) -> dict:
+            return {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        def line(content: str) -> dict:
+            return {
+                "model": model,
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": content},
+                "done": False,
+            }
+
+        started = time.perf_counter()  # a slot was free: generation starts
+        frame(chat({"role": "assistant", "content": ""}) if sse else line(""))
+        await writer.drain()
+        frames = math.ceil(p.tokens / p.tokens_per_chunk)
+        first = last = started
+        for i in range(frames):
+            await _until(started + ttft + i * p.interval)
+            n = min(p.tokens_per_chunk, p.tokens - i * p.tokens_per_chunk)
+            text = "tok " * n
+            frame(chat({"content": text}) if sse else line(text))
+            await writer.drain()
+            last = time.perf_counter()
+            if i == 0:
+                first = last
+                if stall:
+                    await self.forever.wait()
+        if p.tail:
+            await asyncio.sleep(p.tail)
+        if sse:
+            frame(chat({}, "length"))
+            await writer.drain()
+            if p.tail:
+                await asyncio.sleep(p.tail)
+            frame(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": p.prompt_tokens,
+                        "completion_tokens": p.tokens,
+                        "total_tokens": p.prompt_tokens + p.tokens,
+                    },
+                }
+            )
+            frame("[DONE]")
+        else:
+            done = time.perf_counter()
+            frame(
+                {
+                    "model": model,
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": "length",
+                    "total_duration": int((done - arrived) * 1e9) + p.load_ns,
+                    "load_duration": p.load_ns,
+                    "prompt_eval_count": p.prompt_tokens,
+                    "prompt_eval_duration": int((first - started) * 1e9),
+                    "eval_count": p.tokens,
+                    "eval_duration": int((last - first) * 1e9),
+                }
+            )
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+
+async def _until(deadline: float) -> None:
+    delay = deadline - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def serve(p: Params, port: int = 0) -> None:
+    server = Server(p)
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", port, backlog=1024)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    async with srv:
+        await srv.serve_forever()
+
+
+# ----------------------------------------------------------------------------------------------
+# Running it from a test
+
+
+class GroundTruth:
+    """``with GroundTruth(ttft=0.05) as gt: gt.url`` — the server in its own process."""
+
+    def __init__(self, **params) -> None:
+        self.params = Params(**params)
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = 0
+
+    def __enter__(self) -> "GroundTruth":
+        args = [sys.executable, str(Path(__file__).resolve())]
+        for f in fields(Params):
+            args += [f"--{f.name.replace('_', '-')}", str(getattr(self.params, f.name))]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(5)
+            if self.proc.stdout:
+                self.proc.stdout.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The truth client: raw sockets, no HTTP library, no decoding beyond finding the token frames.
+
+
+@dataclass
+class TruthSample:
+    ttft: float
+    tpot: Optional[float]
+    e2e: float
+    tokens: int
+
+
+async def _truth_one(reader, writer, host: str, path: str, body: bytes) -> TruthSample:
+    sse = path.startswith("/v1/")
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    sent = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n", 1)[0], head
+    buf = b""
+    first = last = None
+    tokens = 0
+    pending = b""  # body bytes (de-chunked) not yet split into frames
+    done = False
+    while not done:
+        data = await reader.read(65536)
+        now = time.perf_counter()
+        if not data:
+            raise ConnectionError("closed mid-stream")
+        buf += data
+        while True:  # de-chunk what is complete
+            crlf = buf.find(b"\r\n")
+            if crlf < 0:
+                break
+            size = int(buf[:crlf], 16)
+            if len(buf) < crlf + 2 + size + 2:
+                break
+            if size == 0:
+                done = True
+                buf = b""
+                break
+            pending += buf[crlf + 2 : crlf + 2 + size]
+            buf = buf[crlf + 2 + size + 2 :]
+        sep = b"\n\n" if sse else b"\n"
+        *frames, pending = pending.split(sep)
+        for raw in frames:
+            text = raw.decode()
+            if sse:
+                text = text[len("data: ") :]
+                if text == "[DONE]":
+                    continue
+            obj = json.loads(text)
+            if sse:
+                if obj.get("usage"):
+                    tokens = obj["usage"]["completion_tokens"]
+                content = obj["choices"][0]["delta"].get("content") if obj.get("choices") else None
+            else:
+                if obj.get("done"):
+                    tokens = obj["eval_count"]
+                content = obj["message"].get("content")
+            if content:
+                first = now if first is None else first
+                last = now
+    end = time.perf_counter()
+    assert first is not None and last is not None
+    tpot = (last - first) / (tokens - 1) if tokens > 1 else None
+    return TruthSample(first - sent, tpot, end - sent, tokens)
+
+
+async def truth_run(url: str, path: str, body: dict, *, concurrency: int, requests: int) -> list[TruthSample]:
+    """``requests`` requests, ``concurrency`` at a time (closed loop, one keep-alive connection each)."""
+    host_port = url.split("://", 1)[1]
+    host, port = host_port.rsplit(":", 1)
+    payload = json.dumps(body).encode()
+    out: list[TruthSample] = []
+    left = [requests]
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while left[0] > 0:
+                left[0] -= 1
+                out.append(await _truth_one(reader, writer, host_port, path, payload))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    defaults = asdict(Params())
+    for name, value in defaults.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(parser.parse_args())
+    port = args.pop("port")
+    try:
+        asyncio.run(serve(Params(**args), port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
