@@ -3,7 +3,7 @@
 One module per concern: ``profiles`` (load shapes and schedules), ``scenarios`` (what each request
 asks), ``runner`` (sending one level to one backend), ``metrics`` (per-request samples and their
 summary), ``pipeline`` (the run, both backends, the exit code), ``report`` (the JSON contract),
-``terminal`` (the tables).
+``terminal`` (the tables), ``outputs`` (Markdown, CSV and HTML).
 """
 
 from .config import BenchConfig, Target, build_config, parse_slo
