@@ -9,7 +9,7 @@ import click
 from migrate.bench.config import DEFAULTS
 from migrate.compat_suite.config import KINDS
 
-from ..errors import EXIT_INCONCLUSIVE, EXIT_UNREACHABLE, InconclusiveError, UnreachableError
+from ..errors import EXIT_INCONCLUSIVE, EXIT_UNREACHABLE, InconclusiveError, UnreachableError, UsageError
 
 
 @click.command("bench")
@@ -67,8 +67,17 @@ from ..errors import EXIT_INCONCLUSIVE, EXIT_UNREACHABLE, InconclusiveError, Unr
     help="Seconds per backend and level at most (the overall bound).",
 )
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the JSON report here ('-' = stdout).")
+@click.option(
+    "--markdown", "md_out", type=click.Path(dir_okay=False), help="Write a Markdown summary here ('-' = stdout)."
+)
+@click.option(
+    "--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one CSV row per number here ('-' = stdout)."
+)
+@click.option(
+    "--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML page with plots here."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or terminal table.")
-def bench_cmd(json_out, quiet, model_spec, **options):
+def bench_cmd(json_out, md_out, csv_out, html_out, quiet, model_spec, **options):
     """Send a load to one backend, or to the old and the new one after each other, and report TTFT,
     TPOT, ITL, end-to-end latency, throughput, errors by type and goodput per load level.
 
@@ -76,18 +85,25 @@ def bench_cmd(json_out, quiet, model_spec, **options):
     (the report holds what was measured), 4 a backend completed no request.
     """
     from migrate.bench import build_config
-    from migrate.bench.report import to_json_text, write_json
+    from migrate.bench.outputs import render_csv, render_html, render_markdown
+    from migrate.bench.report import to_json_text
     from migrate.compat_suite.config import parse_model_spec
+    from migrate.report._common import write_output
 
+    outputs = [(json_out, to_json_text), (md_out, render_markdown), (csv_out, render_csv), (html_out, render_html)]
+    if [path for path, _ in outputs].count("-") > 1:
+        raise UsageError("only one of --json, --markdown, --csv and --html can be '-' (stdout holds one document)")
     old_model = new_model = None
     if model_spec:
         old_model, new_model = parse_model_spec(model_spec)
     cfg = build_config(old_model=old_model, new_model=new_model, **options)
     report = _run(cfg, quiet)
-    if json_out == "-":
-        sys.stdout.write(to_json_text(report))
-    elif json_out:
-        write_json(report, json_out)
+    for path, render in outputs:
+        # Every format renders the validated, masked report; files go through the one atomic writer.
+        if path == "-":
+            sys.stdout.write(render(report))
+        elif path:
+            write_output(path, render(report))
     if not quiet:
         from rich.console import Console
 
