@@ -100,16 +100,20 @@ class Bench:
         if self.on_progress:
             self.on_progress(target.role, level.label, 0, total)
         watch = ServerWatch(target, cfg.timeout)
-        run = await run_level(
-            target.backend(cfg.timeout, cfg.stall_s),
-            cfg.scenario,
-            target.model,
-            cfg.load,
-            level,
-            max_duration=cfg.max_duration,
-            on_done=tick,
-            on_measure=watch.start,
-        )
+        try:
+            run = await run_level(
+                target.backend(cfg.timeout, cfg.stall_s),
+                cfg.scenario,
+                target.model,
+                cfg.load,
+                level,
+                max_duration=cfg.max_duration,
+                on_done=tick,
+                on_measure=watch.start,
+            )
+        except BaseException:
+            await watch.stop(final=False)  # the sampler never outlives its level
+            raise
         await watch.stop()
         result = measure(run.samples, protocol=target.protocol, slo=cfg.slo)
         result["server"] = watch.report(result)
