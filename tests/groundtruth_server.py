@@ -19,6 +19,12 @@ Knobs for faults: ``slots`` (requests generating at once; others wait, as with `
 process exits abruptly when that many requests have arrived: open streams are cut, later connects
 refused), ``stall_every`` (every k-th request stops sending after its first token and never ends).
 
+Server metrics: with ``metrics`` 1, ``GET /metrics`` serves vLLM-style Prometheus text whose families
+advance as requests are served (queue time = the wait for a slot, TTFT and TPOT as the server clocks them,
+prefix-cache hits/queries counters, running/waiting/KV-usage gauges), and ``GET /debug/records`` the raw
+per-request values (JSON) a test compares the bench's deltas with; with 0, ``GET /metrics`` is a 404.
+``metrics_reset_at`` k: every family restarts from zero when request k arrives (an engine restart).
+
 ``python tests/groundtruth_server.py --ttft 0.05 ...`` prints the port on stdout, then serves until killed.
 """
 
@@ -54,6 +60,60 @@ class Params:
     # cycle, so any 64 consecutive requests see the same set of delays): a real server does not
     # finish 64 requests in the same millisecond, so its clients do not start 64 in one burst either.
     jitter: float = 0.0
+    metrics: int = 0  # 1: a vLLM-style /metrics; 0: /metrics is a 404
+    metrics_reset_at: int = 0  # 0: never
+
+
+# vLLM's family names and a bucket layout fine enough for a fake whose delays are tens of milliseconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, math.inf)
+HISTOGRAMS = {
+    "queue": "vllm:request_queue_time_seconds",
+    "ttft": "vllm:time_to_first_token_seconds",
+    "tpot": "vllm:request_time_per_output_token_seconds",
+}
+
+
+class Metrics:
+    """What the fake engine exposes: histograms, counters and gauges, restarted by ``reset``."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.hist = {k: {"sum": 0.0, "count": 0, "buckets": [0] * len(BUCKETS)} for k in HISTOGRAMS}
+        self.hits = self.queries = 0
+
+    def observe(self, key: str, value: float) -> None:
+        h = self.hist[key]
+        h["sum"] += value
+        h["count"] += 1
+        for i, le in enumerate(BUCKETS):
+            if value <= le:
+                h["buckets"][i] += 1
+
+    def text(self, running: int, waiting: int, slots: int) -> str:
+        lines = []
+        for key, name in HISTOGRAMS.items():
+            h = self.hist[key]
+            lines.append(f"# TYPE {name} histogram")
+            for le, n in zip(BUCKETS, h["buckets"]):
+                bound = "+Inf" if math.isinf(le) else repr(le)
+                lines.append(f'{name}_bucket{{le="{bound}",model_name="m"}} {float(n)}')
+            lines.append(f'{name}_sum{{model_name="m"}} {h["sum"]!r}')
+            lines.append(f'{name}_count{{model_name="m"}} {float(h["count"])}')
+        lines += [
+            "# TYPE vllm:prefix_cache_hits counter",
+            f'vllm:prefix_cache_hits_total{{model_name="m"}} {float(self.hits)}',
+            "# TYPE vllm:prefix_cache_queries counter",
+            f'vllm:prefix_cache_queries_total{{model_name="m"}} {float(self.queries)}',
+            "# TYPE vllm:num_requests_running gauge",
+            f'vllm:num_requests_running{{model_name="m"}} {float(running)}',
+            "# TYPE vllm:num_requests_waiting gauge",
+            f'vllm:num_requests_waiting{{model_name="m"}} {float(waiting)}',
+            "# TYPE vllm:kv_cache_usage_perc gauge",
+            f'vllm:kv_cache_usage_perc{{model_name="m"}} {running / max(slots, 1)!r}',
+        ]
+        return "\n".join(lines) + "\n"
 
 
 class Server:
@@ -61,6 +121,9 @@ class Server:
         self.p = p
         self.count = 0
         self.waiting = 0
+        self.running = 0
+        self.metrics = Metrics()
+        self.records: list[dict] = []  # per finished request: index, queue, ttft, tpot, hits, queries
         self.slots = asyncio.Semaphore(p.slots) if p.slots else None
         self.forever = asyncio.Event()
 
@@ -82,6 +145,16 @@ class Server:
         length = int(headers.get("content-length", "0"))
         body = await reader.readexactly(length) if length else b""
         keep = headers.get("connection", "").lower() != "close"
+        if method == "GET" and path == "/metrics":
+            if not self.p.metrics:
+                self._plain(writer, 404, b'{"error":"not found"}')
+            else:
+                text = self.metrics.text(self.running, self.waiting, self.p.slots).encode()
+                self._plain(writer, 200, text, b"text/plain; version=0.0.4")
+            return keep
+        if method == "GET" and path == "/debug/records":
+            self._plain(writer, 200, json.dumps(self.records).encode())
+            return keep
         if method == "GET":
             self._plain(writer, 200, b'{"status":"ok"}')
             return keep
@@ -90,6 +163,8 @@ class Server:
             return keep
         self.count += 1
         index = self.count
+        if self.p.metrics_reset_at and index == self.p.metrics_reset_at:
+            self.metrics.reset()
         if self.p.die_after and index >= self.p.die_after:
             os._exit(0)  # abruptly: the kernel resets every open connection
         model = (json.loads(body or b"{}") or {}).get("model", "m")
@@ -112,10 +187,9 @@ class Server:
         return keep
 
     @staticmethod
-    def _plain(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
+    def _plain(writer: asyncio.StreamWriter, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
         writer.write(
-            b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (status, len(body), body)
+            b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (status, ctype, len(body), body)
         )
 
     async def _stream(self, writer, path: str, model: str, arrived: float, stall: bool, index: int) -> None:
@@ -151,6 +225,28 @@ class Server:
             }
 
         started = time.perf_counter()  # a slot was free: generation starts
+        self.running += 1
+        try:
+            await self._frames(writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line)
+        finally:
+            self.running -= 1
+
+    def _record(self, index: int, arrived: float, started: float, first: float, last: float) -> None:
+        """What a vLLM would observe for one finished request (hits: every other request's prompt)."""
+        p = self.p
+        tpot = (last - first) / (p.tokens - 1) if p.tokens > 1 else None
+        hits = p.prompt_tokens if index % 2 == 0 else 0
+        rec = {"index": index, "queue": started - arrived, "ttft": first - arrived, "tpot": tpot}
+        self.records.append({**rec, "hits": hits, "queries": p.prompt_tokens})
+        self.metrics.observe("queue", rec["queue"])
+        self.metrics.observe("ttft", rec["ttft"])
+        if tpot is not None:
+            self.metrics.observe("tpot", tpot)
+        self.metrics.hits += hits
+        self.metrics.queries += p.prompt_tokens
+
+    async def _frames(self, writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line) -> None:
+        p = self.p
         frame(chat({"role": "assistant", "content": ""}) if sse else line(""))
         await writer.drain()
         frames = math.ceil(p.tokens / p.tokens_per_chunk)
@@ -166,6 +262,7 @@ class Server:
                 first = last
                 if stall:
                     await self.forever.wait()
+        self._record(index, arrived, started, first, last)
         if p.tail:
             await asyncio.sleep(p.tail)
         if sse:

@@ -187,6 +187,7 @@ def test_metrics_catalog_covers_every_engine_for_every_metric():
         "time_to_first_token",
         "time_per_output_token",
         "e2e_latency",
+        "queue_time",
         "running_requests",
         "waiting_requests",
         "kv_cache_usage",

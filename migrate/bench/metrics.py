@@ -220,7 +220,7 @@ def measure(samples: list[Sample], *, protocol: str, slo: dict[str, float]) -> d
         not_measured.append(
             "queue delay: the server reported no Ollama durations"
             if protocol == "ollama"
-            else "queue delay: the OpenAI API reports none per request (the engine's /metrics is not scraped yet)"
+            else "queue delay: the OpenAI API reports none per request (the engine's own histogram is under server.histograms.queue_time)"
         )
     return result
 

@@ -27,6 +27,7 @@ from .config import BenchConfig, Target
 from .metrics import LATENCY_METRICS, QUANTILES, Sample, measure
 from .profiles import Level
 from .runner import run_level
+from .server_metrics import ServerWatch
 
 SCHEMA_VERSION = 1
 ORDER = "sequential"  # one backend at a time, old then new, per level
@@ -98,16 +99,25 @@ class Bench:
 
         if self.on_progress:
             self.on_progress(target.role, level.label, 0, total)
-        run = await run_level(
-            target.backend(cfg.timeout, cfg.stall_s),
-            cfg.scenario,
-            target.model,
-            cfg.load,
-            level,
-            max_duration=cfg.max_duration,
-            on_done=tick,
-        )
+        watch = ServerWatch(target, cfg.timeout)
+        try:
+            run = await run_level(
+                target.backend(cfg.timeout, cfg.stall_s),
+                cfg.scenario,
+                target.model,
+                cfg.load,
+                level,
+                max_duration=cfg.max_duration,
+                on_done=tick,
+                on_measure=watch.start,
+            )
+        except BaseException:
+            await watch.stop(final=False)  # the sampler never outlives its level
+            raise
+        await watch.stop()
         result = measure(run.samples, protocol=target.protocol, slo=cfg.slo)
+        result["server"] = watch.report(result)
+        result["not_measured"].extend(watch.notes(result["server"]))
         result["warmup"] = {"requests": run.warmup, "errors_by_type": dict(sorted(run.warmup_errors.items()))}
         result["bounded"] = run.bounded
         if run.bounded:

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Awaitable, Callable, Optional
 
 import httpx
 
@@ -175,13 +175,17 @@ async def run_level(
     *,
     max_duration: float,
     on_done: Optional[Callable[[Sample], None]] = None,
+    on_measure: Optional[Callable[[], Awaitable[None]]] = None,
 ) -> LevelRun:
-    """Warm-up, then the measured schedule of ``level``; the samples of the measured requests."""
+    """Warm-up, then the measured schedule of ``level``; the samples of the measured requests.
+    ``on_measure`` is awaited between the two (the server-metrics scrape that must not count the warm-up)."""
     lanes = Lanes(load.pool_size(level), backend.url.lower().startswith("https:"))
     state = _Level(backend, scenario, model, load, level, lanes, max_duration, on_done)
 
     async def everything() -> None:
         await state.warmup()
+        if on_measure is not None:
+            await on_measure()
         await (state.closed() if level.closed else state.open())
 
     try:

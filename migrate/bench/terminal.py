@@ -21,12 +21,28 @@ def _stat(metric: str, key: str) -> Getter:
     return lambda r: (r.get(metric) or {}).get(key)
 
 
+def _server(*path: str) -> Getter:
+    """A value under the result's ``server`` object (the engine's /metrics), None when not measured."""
+
+    def get(r: dict) -> Optional[float]:
+        node: Any = r.get("server") or {}
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node if isinstance(node, (int, float)) else None
+
+    return get
+
+
 def _ms(x: Optional[float]) -> str:
     return "-" if x is None else f"{x * 1000:.1f}"
 
 
 def _num(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.2f}"
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x * 100:.1f}"
 
 
 # (label, getter, formatter): latency rows in milliseconds, rates as given.
@@ -42,7 +58,16 @@ ROWS: list[tuple[str, Getter, Callable[[Optional[float]], str]]] = [
     ("queue delay p99 (ms)", _stat("queue_delay", "p99"), _ms),
     ("server TPOT p50 (ms)", _stat("server_tpot", "p50"), _ms),
     ("client lateness p99 (ms)", _stat("lateness", "p99"), _ms),
+    ("/metrics queue p50 (ms)", _server("histograms", "queue_time", "p50"), _ms),
+    ("/metrics queue mean (ms)", _server("histograms", "queue_time", "mean"), _ms),
+    # The means: exact from _sum/_count, where a percentile is only as fine as the engine's buckets.
+    ("/metrics TTFT mean (ms)", _server("histograms", "ttft", "mean"), _ms),
+    ("client - /metrics TTFT mean (ms)", _server("histograms", "ttft", "client_minus_server", "mean"), _ms),
+    ("/metrics KV cache peak (%)", _server("gauges", "kv_cache_usage", "peak"), _pct),
+    ("/metrics waiting peak", _server("gauges", "waiting", "peak"), _num),
+    ("/metrics prefix-cache hits (%)", _server("prefix_cache", "hit_rate"), _pct),
 ]
+NO_RATIO = {"client - /metrics TTFT mean (ms)"}  # a difference: its new/old ratio means nothing
 
 
 def _counts(r: dict) -> str:
@@ -86,7 +111,9 @@ def render(report: dict, console: Console) -> None:
                 if all(v is None for v in values):
                     continue
                 cells = [fmt(v) for v in values]
-                if pair:
+                if pair and label in NO_RATIO:
+                    cells.append("")
+                elif pair:
                     old, new = values
                     cells.append("-" if old in (None, 0) or new is None else f"x{new / old:.2f}")
                 table.add_row(label, *cells)
