@@ -54,6 +54,9 @@ class Params:
     # cycle, so any 64 consecutive requests see the same set of delays): a real server does not
     # finish 64 requests in the same millisecond, so its clients do not start 64 in one burst either.
     jitter: float = 0.0
+    # 1: report prompt tokens as the request's message characters / 4 (a tokenizer-like count that is
+    # not the bench's own words-per-token proxy) instead of the fixed ``prompt_tokens``.
+    count_prompt: int = 0
 
 
 class Server:
@@ -92,13 +95,18 @@ class Server:
         index = self.count
         if self.p.die_after and index >= self.p.die_after:
             os._exit(0)  # abruptly: the kernel resets every open connection
-        model = (json.loads(body or b"{}") or {}).get("model", "m")
+        parsed = json.loads(body or b"{}") or {}
+        model = parsed.get("model", "m")
+        prompt_tokens = self.p.prompt_tokens
+        if self.p.count_prompt:
+            chars = sum(len(m.get("content") or "") for m in parsed.get("messages", []) if isinstance(m, dict))
+            prompt_tokens = max(1, chars // 4)
         if self.slots is not None and self.slots.locked() and self.p.queue_max and self.waiting >= self.p.queue_max:
             self._plain(writer, 503, b'{"error":"server busy, please try again.  maximum pending requests exceeded"}')
             return keep
         stall = bool(self.p.stall_every) and index % self.p.stall_every == 0
         if self.slots is None:
-            await self._stream(writer, path, model, arrived, stall, index)
+            await self._stream(writer, path, model, arrived, stall, index, prompt_tokens)
         else:
             self.waiting += 1
             try:
@@ -106,7 +114,7 @@ class Server:
             finally:
                 self.waiting -= 1
             try:
-                await self._stream(writer, path, model, arrived, stall, index)
+                await self._stream(writer, path, model, arrived, stall, index, prompt_tokens)
             finally:
                 self.slots.release()
         return keep
@@ -118,7 +126,9 @@ class Server:
             % (status, len(body), body)
         )
 
-    async def _stream(self, writer, path: str, model: str, arrived: float, stall: bool, index: int) -> None:
+    async def _stream(
+        self, writer, path: str, model: str, arrived: float, stall: bool, index: int, prompt_tokens: int
+    ) -> None:
         p = self.p
         ttft = p.ttft + p.jitter * ((index * 29) % 64) / 63
         sse = path.startswith("/v1/")
@@ -180,9 +190,9 @@ class Server:
                     "model": model,
                     "choices": [],
                     "usage": {
-                        "prompt_tokens": p.prompt_tokens,
+                        "prompt_tokens": prompt_tokens,
                         "completion_tokens": p.tokens,
-                        "total_tokens": p.prompt_tokens + p.tokens,
+                        "total_tokens": prompt_tokens + p.tokens,
                     },
                 }
             )
@@ -198,7 +208,7 @@ class Server:
                     "done_reason": "length",
                     "total_duration": int((done - arrived) * 1e9) + p.load_ns,
                     "load_duration": p.load_ns,
-                    "prompt_eval_count": p.prompt_tokens,
+                    "prompt_eval_count": prompt_tokens,
                     "prompt_eval_duration": int((first - started) * 1e9),
                     "eval_count": p.tokens,
                     "eval_duration": int((last - first) * 1e9),
