@@ -121,7 +121,10 @@ def lines(results: list[dict]) -> list[str]:
     for r in results:
         text = f"{r['status']}: reject if {r['reject_if']}"
         if r["figures"]:
-            worst = next((f for f in r["figures"] if f["met"]), r["figures"][0])
+            # The level that decided it: the first one met, else the one closest to being met.
+            sign = 1 if r["check"]["op"] in (">", ">=") else -1
+            closest = max(r["figures"], key=lambda f: sign * (f["value"] - f["limit"]))
+            worst = next((f for f in r["figures"] if f["met"]), closest)
             metric, stat = r["check"]["metric"], r["check"].get("stat") or ""
             op = r["check"]["op"] if worst["met"] else NEGATED[r["check"]["op"]]
             text += (
