@@ -62,6 +62,9 @@ class Params:
     jitter: float = 0.0
     metrics: int = 0  # 1: a vLLM-style /metrics; 0: /metrics is a 404
     metrics_reset_at: int = 0  # 0: never
+    # 1: report prompt tokens as the request's message characters / 4 (a tokenizer-like count that is
+    # not the bench's own words-per-token proxy) instead of the fixed ``prompt_tokens``.
+    count_prompt: int = 0
 
 
 # vLLM's family names and a bucket layout fine enough for a fake whose delays are tens of milliseconds.
@@ -167,13 +170,18 @@ class Server:
             self.metrics.reset()
         if self.p.die_after and index >= self.p.die_after:
             os._exit(0)  # abruptly: the kernel resets every open connection
-        model = (json.loads(body or b"{}") or {}).get("model", "m")
+        parsed = json.loads(body or b"{}") or {}
+        model = parsed.get("model", "m")
+        prompt_tokens = self.p.prompt_tokens
+        if self.p.count_prompt:
+            chars = sum(len(m.get("content") or "") for m in parsed.get("messages", []) if isinstance(m, dict))
+            prompt_tokens = max(1, chars // 4)
         if self.slots is not None and self.slots.locked() and self.p.queue_max and self.waiting >= self.p.queue_max:
             self._plain(writer, 503, b'{"error":"server busy, please try again.  maximum pending requests exceeded"}')
             return keep
         stall = bool(self.p.stall_every) and index % self.p.stall_every == 0
         if self.slots is None:
-            await self._stream(writer, path, model, arrived, stall, index)
+            await self._stream(writer, path, model, arrived, stall, index, prompt_tokens)
         else:
             self.waiting += 1
             try:
@@ -181,7 +189,7 @@ class Server:
             finally:
                 self.waiting -= 1
             try:
-                await self._stream(writer, path, model, arrived, stall, index)
+                await self._stream(writer, path, model, arrived, stall, index, prompt_tokens)
             finally:
                 self.slots.release()
         return keep
@@ -192,7 +200,9 @@ class Server:
             b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (status, ctype, len(body), body)
         )
 
-    async def _stream(self, writer, path: str, model: str, arrived: float, stall: bool, index: int) -> None:
+    async def _stream(
+        self, writer, path: str, model: str, arrived: float, stall: bool, index: int, prompt_tokens: int
+    ) -> None:
         p = self.p
         ttft = p.ttft + p.jitter * ((index * 29) % 64) / 63
         sse = path.startswith("/v1/")
@@ -277,9 +287,9 @@ class Server:
                     "model": model,
                     "choices": [],
                     "usage": {
-                        "prompt_tokens": p.prompt_tokens,
+                        "prompt_tokens": prompt_tokens,
                         "completion_tokens": p.tokens,
-                        "total_tokens": p.prompt_tokens + p.tokens,
+                        "total_tokens": prompt_tokens + p.tokens,
                     },
                 }
             )
@@ -295,7 +305,7 @@ class Server:
                     "done_reason": "length",
                     "total_duration": int((done - arrived) * 1e9) + p.load_ns,
                     "load_duration": p.load_ns,
-                    "prompt_eval_count": p.prompt_tokens,
+                    "prompt_eval_count": prompt_tokens,
                     "prompt_eval_duration": int((first - started) * 1e9),
                     "eval_count": p.tokens,
                     "eval_duration": int((last - first) * 1e9),

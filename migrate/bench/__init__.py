@@ -1,8 +1,9 @@
 """`migrate bench`: the phase benchmark under load, one backend or old and new side by side.
 
 One module per concern: ``profiles`` (load shapes and schedules), ``scenarios`` (what each request
-asks), ``runner`` (sending one level to one backend), ``metrics`` (per-request samples and their
-summary), ``pipeline`` (the run, both backends, the exit code), ``report`` (the JSON contract),
+asks: the built-in phases and a plan's), ``runner`` (sending one level to one backend), ``metrics``
+(per-request samples and their summary), ``pipeline`` (the run, both backends, the exit code),
+``verdict`` (the rejection rules on the measured numbers), ``report`` (the JSON contract),
 ``terminal`` (the tables), ``outputs`` (Markdown, CSV and HTML).
 """
 

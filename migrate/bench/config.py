@@ -15,6 +15,7 @@ from typing import Any, Optional
 from .. import engines
 from ..errors import UsageError
 from ..protocol import Backend, Timeouts, check_seconds, parse_server_url
+from . import scenarios as sc
 from .profiles import Load, build_load
 from .scenarios import Scenario, adhoc
 
@@ -49,7 +50,10 @@ class Target:
 class BenchConfig:
     targets: list[Target]
     load: Load = field(default_factory=Load)
-    scenario: Scenario = field(default_factory=lambda: adhoc(64))
+    scenarios: list[Scenario] = field(default_factory=lambda: [adhoc(64)])
+    rules: Optional[list[dict]] = None  # a plan's rejection rules; None: the new engine's from rules.yaml
+    plan: Optional[str] = None  # the plan file the scenarios came from
+    scale: float = 1.0
     slo: dict[str, float] = field(default_factory=dict)
     timeout: float = 60.0  # seconds per request
     stall: Optional[float] = None  # silence mid-stream; None: half of timeout
@@ -60,6 +64,10 @@ class BenchConfig:
     def stall_s(self) -> float:
         # Below the request deadline, so a stream that stops is counted as `stall`, not `timeout`.
         return self.stall if self.stall is not None else self.timeout / 2
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.scenarios[0]
 
     @property
     def side_by_side(self) -> bool:
@@ -127,6 +135,9 @@ def build_config(
     timeout: float = DEFAULTS["timeout"],
     stall: Optional[float] = None,
     max_duration: float = DEFAULTS["max_duration"],
+    scenario: tuple[str, ...] = (),
+    plan: Optional[str] = None,
+    scale: float = DEFAULTS["scale"],
 ) -> BenchConfig:
     """One backend (``url``, ``kind``, ``model``) or two (``from_*``, ``to_*``, ``old_model``/``new_model``)."""
     single = any(v is not None for v in (url, kind, api_key_env))
@@ -163,6 +174,15 @@ def build_config(
         seed=seed,
         max_concurrency=max_concurrency,
     )
+    scenarios, rules = _scenarios(
+        load,
+        sc.split_names(scenario),
+        plan,
+        scale,
+        max_tokens,
+        shaped=bool(concurrency or rate or poisson),
+        stop=requests is not None or duration is not None,
+    )
     if single:
         assert url and kind and old_model
         targets = [Target("target", kind, url, old_model, _key_env("--api-key-env", api_key_env))]
@@ -180,10 +200,41 @@ def build_config(
     return BenchConfig(
         targets=targets,
         load=load,
-        scenario=adhoc(max_tokens),
+        scenarios=scenarios,
+        rules=rules,
+        plan=plan,
+        scale=float(scale),
         slo=parse_slo(slo),
         timeout=float(timeout),
         stall=float(stall) if stall is not None else None,
         max_duration=float(max_duration),
         max_tokens=max_tokens,
     )
+
+
+def _scenarios(
+    load: Load, names: list[str], plan: Optional[str], scale: float, max_tokens: int, *, shaped: bool, stop: bool
+) -> tuple[list[Scenario], Optional[list[dict]]]:
+    """The ad-hoc scenario under ``load``, or the named / planned ones (each with its own load shape;
+    ``--requests``/``--duration``, ``--warmup``, ``--seed`` and ``--max-concurrency`` still apply)."""
+    if not (math.isfinite(scale) and 0 < scale <= 1000):
+        raise UsageError("--scale: expected a positive factor (e.g. 0.1 on a CPU test bed)")
+    if not names and not plan:
+        return [adhoc(max_tokens, load)], None
+    if shaped:
+        raise UsageError("--concurrency/--rate/--poisson: a scenario or plan phase sets its own load shape")
+    rules: Optional[list[dict]] = None
+    if plan:
+        from ..datafiles import load_user_json
+
+        chosen, rules = sc.from_plan(load_user_json(plan, "plan"), plan, names)
+    else:
+        chosen = sc.builtin(names)
+    out = []
+    for s in chosen:
+        s = sc.scaled(s, scale)
+        if stop:
+            s.load.requests, s.load.duration = load.requests, load.duration
+        s.load.warmup, s.load.seed, s.load.max_concurrency = load.warmup, load.seed, load.max_concurrency
+        out.append(s)
+    return out, rules

@@ -9,7 +9,15 @@ import click
 from migrate.bench.config import DEFAULTS
 from migrate.compat_suite.config import KINDS
 
-from ..errors import EXIT_INCONCLUSIVE, EXIT_UNREACHABLE, InconclusiveError, UnreachableError, UsageError
+from ..errors import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_UNREACHABLE,
+    FailedError,
+    InconclusiveError,
+    UnreachableError,
+    UsageError,
+)
 
 
 @click.command("bench")
@@ -23,6 +31,24 @@ from ..errors import EXIT_INCONCLUSIVE, EXIT_UNREACHABLE, InconclusiveError, Unr
 @click.option("--from-api-key-env", help="Env var holding the old backend's API key.")
 @click.option("--to-api-key-env", help="Env var holding the new backend's API key.")
 @click.option("--model", "model_spec", help="M (one backend) or OLD[=NEW] (side by side).")
+@click.option(
+    "--scenario",
+    multiple=True,
+    help="A built-in phase scenario to run (repeatable, or a comma list): single-stream, prefill-heavy, "
+    "decode-heavy, concurrency-sweep, prefix-reuse, structured-output. With --plan: among its phases.",
+)
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False),
+    help="Run the phases a plan lists (migrate plan --format json) and evaluate its rejection rules.",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=DEFAULTS["scale"],
+    show_default=True,
+    help="Multiply the scenarios' requests, durations and token targets (e.g. 0.1 on a CPU test bed).",
+)
 @click.option("--concurrency", help="Closed loop: requests in flight; a comma list is a sweep (1,2,4). Default 1.")
 @click.option("--rate", type=float, help="Open loop: requests per second, evenly spaced.")
 @click.option("--poisson", type=float, help="Open loop: requests per second, Poisson arrivals (seeded by --seed).")
@@ -81,8 +107,9 @@ def bench_cmd(json_out, md_out, csv_out, html_out, quiet, model_spec, **options)
     """Send a load to one backend, or to the old and the new one after each other, and report TTFT,
     TPOT, ITL, end-to-end latency, throughput, errors by type and goodput per load level.
 
-    Exit codes: 0 requests were measured, 2 bad input, 3 a backend is unreachable or was lost mid-run
-    (the report holds what was measured), 4 a backend completed no request.
+    Exit codes: 0 requests were measured (and, side by side, no rejection rule is met), 1 a rejection
+    rule of the new engine is met, 2 bad input, 3 a backend is unreachable or was lost mid-run (the
+    report holds what was measured), 4 a backend completed no request.
     """
     from migrate.bench import build_config
     from migrate.bench.outputs import render_csv, render_html, render_markdown
@@ -110,13 +137,40 @@ def bench_cmd(json_out, md_out, csv_out, html_out, quiet, model_spec, **options)
         from migrate.bench.terminal import render
 
         render(report, Console(stderr=True))
+    if not quiet:
+        for line in _input_lines(report):
+            click.echo(line, err=True)
+    if report["rules"] and not quiet:
+        from migrate.bench.verdict import lines
+        from migrate.redact import printable
+
+        click.echo("rejection rules (new backend):", err=True)
+        for line in lines(report["rules"]):
+            click.echo(f"  {printable(line)}", err=True)
     summary = report["summary"]
+    if summary["exit_code"] == EXIT_FAIL:
+        raise FailedError(summary["reason"])
     if summary["exit_code"] == EXIT_UNREACHABLE:
         raise UnreachableError(summary["reason"])
     if summary["exit_code"] == EXIT_INCONCLUSIVE:
         raise InconclusiveError(summary["reason"])
     completed = sum(r["completed"] for s in report["scenarios"] for lv in s["levels"] for r in lv["results"].values())
     click.echo(f"bench: {completed} requests measured in {report['duration_s']:.1f} s", err=True)
+
+
+def _input_lines(report: dict) -> list[str]:
+    """The prompt tokens the servers counted per scenario (the asked number is only a target)."""
+    out = []
+    for s in report["scenarios"]:
+        tokens = s.get("input_tokens") or {}
+        if not tokens.get("target"):
+            continue
+        parts = [
+            f"{role} p50 {a['p50']:g} p95 {a['p95']:g}" if a else f"{role} not reported"
+            for role, a in tokens["achieved"].items()
+        ]
+        out.append(f"input tokens, {s['name']}: target {tokens['target']}, server-counted " + "; ".join(parts))
+    return out
 
 
 def _run(cfg, quiet: bool) -> dict:

@@ -1,9 +1,15 @@
-"""The phase benchmark a plan prescribes: each phase reports its own metrics, never one tokens/s figure."""
+"""The phase benchmark a plan prescribes: each phase reports its own metrics, never one tokens/s figure.
+
+Each phase has ``load`` (the words people read) and ``load_shape`` (what ``migrate bench --plan`` runs:
+``{"kind": "concurrency", "levels": [...]}``); the phases and their metrics are the built-in bench
+scenarios of ``migrate/data/bench_scenarios.yaml``, with the team's own numbers.
+"""
 
 from __future__ import annotations
 
 import math
 
+from ..datafiles import package_data
 from ..metrics_catalog import load_catalog
 
 # What a benchmark of the first engine must be able to read server-side.
@@ -19,36 +25,30 @@ def benchmark_plan(values: dict, first: str) -> dict:
         {
             "phase": "single-stream",
             "load": "1 request at a time",
+            "levels": [1],
             "input_tokens": prompt,
             "output_tokens": output,
-            "report": ["time_to_first_token", "time_per_output_token", "inter_token_latency"],
         },
         {
             "phase": "prefill-heavy",
             "load": f"concurrency {conc}",
+            "levels": [max(conc, 1)],
             "input_tokens": prompt,
             "output_tokens": 32,
-            "report": ["time_to_first_token", "input_tokens_per_second", "queue_delay"],
         },
         {
             "phase": "decode-heavy",
             "load": f"concurrency {conc}",
+            "levels": [max(conc, 1)],
             "input_tokens": 256,
             "output_tokens": max(output, 256),
-            "report": ["time_per_output_token", "inter_token_latency", "output_tokens_per_second"],
         },
         {
             "phase": "concurrency-sweep",
             "load": f"concurrency {sweep}",
+            "levels": sweep,
             "input_tokens": prompt,
             "output_tokens": output,
-            "report": [
-                "time_to_first_token",
-                "time_per_output_token",
-                "queue_delay",
-                "error_rate",
-                "output_tokens_per_second",
-            ],
         },
     ]
     if values.get("prefix_reuse"):
@@ -56,9 +56,9 @@ def benchmark_plan(values: dict, first: str) -> dict:
             {
                 "phase": "prefix-reuse",
                 "load": f"concurrency {conc}, shared system/document prefix",
+                "levels": [max(conc, 1)],
                 "input_tokens": prompt,
                 "output_tokens": 64,
-                "report": ["prefix_cache_hit_rate", "time_to_first_token"],
             }
         )
     if values.get("structured_outputs"):
@@ -66,11 +66,16 @@ def benchmark_plan(values: dict, first: str) -> dict:
             {
                 "phase": "structured-output",
                 "load": f"concurrency {conc}, json_schema + tools requests",
+                "levels": [max(conc, 1)],
                 "input_tokens": prompt,
                 "output_tokens": output,
-                "report": ["schema_validity_rate", "tool_call_parse_rate", "retries", "time_per_output_token"],
             }
         )
+    reports = {sc["name"]: sc["report"] for sc in package_data("bench_scenarios.yaml")["scenarios"]}
+    for p in phases:
+        p["load_shape"] = {"kind": "concurrency", "levels": p.pop("levels")}
+        p["endpoint"] = "chat"
+        p["report"] = list(reports[p["phase"]])
     engine_metrics = load_catalog().exposed_by(first)
     return {
         "phases": phases,
