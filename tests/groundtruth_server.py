@@ -237,7 +237,9 @@ class Server:
         started = time.perf_counter()  # a slot was free: generation starts
         self.running += 1
         try:
-            await self._frames(writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line)
+            await self._frames(
+                writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line, prompt_tokens
+            )
         finally:
             self.running -= 1
 
@@ -255,7 +257,9 @@ class Server:
         self.metrics.hits += hits
         self.metrics.queries += p.prompt_tokens
 
-    async def _frames(self, writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line) -> None:
+    async def _frames(
+        self, writer, sse, model, arrived, started, stall, index, ttft, frame, chat, line, prompt_tokens: int
+    ) -> None:
         p = self.p
         frame(chat({"role": "assistant", "content": ""}) if sse else line(""))
         await writer.drain()

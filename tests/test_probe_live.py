@@ -49,7 +49,8 @@ def test_cli_closed_port_exits_3_with_one_line():
         timeout=60,
     )
     assert res.returncode == 3
-    assert res.stdout == ""
+    # --json keeps its promise of one document on stdout: the error itself
+    assert json.loads(res.stdout) == {"error": res.stderr.strip()[len("error: ") :], "exit_code": 3}
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "unreachable" in lines[0]
 
