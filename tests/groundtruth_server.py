@@ -114,7 +114,7 @@ class Metrics:
             "# TYPE vllm:num_requests_waiting gauge",
             f'vllm:num_requests_waiting{{model_name="m"}} {float(waiting)}',
             "# TYPE vllm:kv_cache_usage_perc gauge",
-            f'vllm:kv_cache_usage_perc{{model_name="m"}} {running / max(slots, 1)!r}',
+            f'vllm:kv_cache_usage_perc{{model_name="m"}} {running / (slots or 64)!r}',
         ]
         return "\n".join(lines) + "\n"
 

@@ -71,7 +71,8 @@ def test_concurrency_64_matches_the_truth(server, kind):
     if kind == "ollama":
         # Ollama's own figure, beside the client's: eval_duration / eval_count = 15 intervals / 16 tokens.
         assert r["server_tpot"]["p50"] == pytest.approx(INTERVAL * (TOKENS - 1) / TOKENS, abs=0.002)
-        assert r["queue_delay"] is not None and r["not_measured"] == []
+        # Ollama has no /metrics: that, and only that, is what could not be measured
+        assert r["queue_delay"] is not None and all("metrics" in note for note in r["not_measured"])
     else:
         assert r["server_tpot"] is None and r["queue_delay"] is None
         assert any("queue delay" in note for note in r["not_measured"])
