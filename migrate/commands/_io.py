@@ -32,6 +32,11 @@ def json_mode() -> None:
     _Stdout.json = True
 
 
+def stdout_document_written() -> None:
+    """A command that printed its JSON document by other means (already rendered and masked)."""
+    _Stdout.emitted = True
+
+
 def emit_error_document(message: str, code: int) -> None:
     if _Stdout.json and not _Stdout.emitted:
         emit_json({"error": message, "exit_code": code})

@@ -18,6 +18,7 @@ from ..errors import (
     UnreachableError,
     UsageError,
 )
+from ._io import json_mode, stdout_document_written
 
 
 @click.command("bench")
@@ -117,6 +118,8 @@ def bench_cmd(json_out, md_out, csv_out, html_out, quiet, model_spec, **options)
     from migrate.compat_suite.config import parse_model_spec
     from migrate.report._common import write_output
 
+    if json_out == "-":
+        json_mode()  # a failure before the report exists still prints one document
     outputs = [(json_out, to_json_text), (md_out, render_markdown), (csv_out, render_csv), (html_out, render_html)]
     if [path for path, _ in outputs].count("-") > 1:
         raise UsageError("only one of --json, --markdown, --csv and --html can be '-' (stdout holds one document)")
@@ -129,6 +132,8 @@ def bench_cmd(json_out, md_out, csv_out, html_out, quiet, model_spec, **options)
         # Every format renders the validated, masked report; files go through the one atomic writer.
         if path == "-":
             sys.stdout.write(render(report))
+            if path is json_out:
+                stdout_document_written()  # the report carries its own exit code and reason
         elif path:
             write_output(path, render(report))
     if not quiet:
