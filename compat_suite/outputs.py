@@ -42,18 +42,9 @@ def run_and_report(
 def _run_with_progress(cfg: CompatConfig, quiet: bool) -> dict:
     if quiet:
         return run_compat(cfg)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from migrate.report.terminal import progress_bar
 
-    progress = Progress(
-        TextColumn("[bold]compat"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    progress = progress_bar("compat")
     with progress:
         task = progress.add_task("health checks", total=None)
 

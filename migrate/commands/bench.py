@@ -183,19 +183,9 @@ def _run(cfg, quiet: bool) -> dict:
 
     if quiet:
         return run_bench(cfg)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from migrate.report.terminal import progress_bar
 
-    progress = Progress(
-        TextColumn("[bold]bench"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-        refresh_per_second=4,  # its thread holds the GIL while it draws: not more often than needed
-    )
+    progress = progress_bar("bench")
     with progress:
         task = progress.add_task("reachability", total=None)
 

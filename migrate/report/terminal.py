@@ -107,3 +107,21 @@ def render_terminal(report: Any, console: Optional[Console] = None) -> None:
                 style="red" if missing else "green",
             )
         )
+
+
+def progress_bar(label: str):
+    """The one progress bar of long runs (compat, bench): on stderr, so stdout stays the document;
+    transient; redrawn 4 times a second (its thread holds the GIL while it draws: a busy load
+    generator must not pay for more)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+        refresh_per_second=4,
+    )
