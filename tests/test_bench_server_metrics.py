@@ -15,7 +15,8 @@ import pytest
 
 from migrate.bench import build_config, run_bench
 from migrate.bench.report import report_errors
-from migrate.bench.server_metrics import Hist, bucket_quantile, hist_delta, parse_prometheus
+from migrate.bench.server_metrics import bucket_quantile, hist_delta
+from migrate.protocol.prometheus import Hist, parse_prometheus
 
 from .groundtruth_server import BUCKETS, GroundTruth
 

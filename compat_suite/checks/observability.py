@@ -9,36 +9,18 @@ gets a ``metrics`` block (``report_section``).
 
 from __future__ import annotations
 
-import re
 from typing import Optional
+
+from migrate.protocol.prometheus import parse_prometheus
 
 from .base import CaseRun, CheckContext, result
 
 DEFAULT_REQUIRED = ["time_to_first_token", "time_per_output_token", "waiting_requests", "kv_cache_usage"]
-_SUFFIXES = ("_bucket", "_sum", "_count", "_created", "_total", "_info")
-_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)")
 
 
 def families(text: str) -> set[str]:
     """Metric family names in a Prometheus text exposition (from ``# TYPE`` lines and samples)."""
-    names: set[str] = set()
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            parts = line.split()
-            if len(parts) >= 3 and parts[1] in ("TYPE", "HELP"):
-                names.add(parts[2])
-            continue
-        m = _SAMPLE.match(line)
-        if m:
-            name = m.group(1)
-            names.add(name)
-            for suffix in _SUFFIXES:
-                if name.endswith(suffix):
-                    names.add(name[: -len(suffix)])
-    return names
+    return parse_prometheus(text).families()
 
 
 def resolve(required: list[str], kind: str, exposed: Optional[set[str]]) -> dict:
