@@ -256,7 +256,7 @@ def test_check_current_weight_sources(runner, healthy, broken, tmp_path):
     "args,code,msg",
     [
         (["--report", "MISSING"], 2, "no such file"),
-        (["--report", "BADJSON"], 2, "invalid JSON"),
+        (["--report", "BADJSON"], 2, "not valid JSON"),
         (["--report", "NOTREPORT"], 2, "not a compat report"),
         (["--report", "OK", "--apply", "g.yaml"], 2, "need --alias and --backend"),
         (["--report", "OK", "--current-weight", "101"], 2, ""),

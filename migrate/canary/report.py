@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import jsonschema
 
-from ..datafiles import open_user_text
 from ..errors import UsageError
 from ..report.contract import SCHEMA_VERSION, VERDICTS, load_schema
-from ..report.json_report import MAX_REPORT_BYTES
+from ..report.json_report import read_report_data
 
 
 def check_report(data, source: str = "report") -> dict:
@@ -40,16 +38,4 @@ def check_report(data, source: str = "report") -> dict:
 
 
 def load_report(path: str | os.PathLike) -> dict:
-    try:
-        # The one reader of users' files: never blocks on a FIFO, refuses a device, caps the size.
-        with open_user_text(path, "compat report", limit=MAX_REPORT_BYTES) as fh:
-            data = json.loads(fh.read())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise UsageError(f"{path}: nested too deeply; not a compat report") from None
-    return check_report(data, str(path))
+    return check_report(read_report_data(path), str(path))
